@@ -1,0 +1,236 @@
+"""Tensor: an array that remembers how it was made, so gradients can flow back through it.
+
+A Tensor made by an op keeps its parents and a vector-Jacobian product (VJP): a function that
+maps the gradient of the output to one gradient per parent. `backward()` walks the graph in
+reverse topological order, calls each VJP once, sums gradients that meet, and undoes
+broadcasting. Only leaves that require a gradient (Variables, or Tensors made with
+`requires_grad=True`) keep a `.grad`.
+"""
+from __future__ import annotations
+
+import contextlib
+import numbers
+
+import numpy as np
+
+from .. import backend
+
+_GRAD_ENABLED = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context manager in which ops record no graph (inference, metrics, optimizer steps)."""
+    global _GRAD_ENABLED
+    previous, _GRAD_ENABLED = _GRAD_ENABLED, False
+    try:
+        yield
+    finally:
+        _GRAD_ENABLED = previous
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Context manager that records the graph even inside `no_grad`."""
+    global _GRAD_ENABLED
+    previous, _GRAD_ENABLED = _GRAD_ENABLED, True
+    try:
+        yield
+    finally:
+        _GRAD_ENABLED = previous
+
+
+def is_grad_enabled() -> bool:
+    """Return whether ops currently record the graph."""
+    return _GRAD_ENABLED
+
+
+def as_array(value, dtype=None) -> np.ndarray:
+    """Convert `value` to an array; Python floats and lists of floats become `floatx()`."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if isinstance(value, np.ndarray):
+        return value if dtype is None else value.astype(dtype, copy=False)
+    if dtype is None:
+        arr = np.asarray(value)
+        if arr.dtype.kind == "f" and not isinstance(value, np.generic):
+            arr = arr.astype(backend.floatx(), copy=False)
+        return arr
+    return np.asarray(value, dtype=dtype)
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum `grad` down to `shape`, undoing NumPy broadcasting."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+class Tensor:
+    """An array plus the graph that produced it.
+
+    Args:
+        data: array-like; Python floats become `floatx()`, NumPy arrays keep their dtype.
+        requires_grad: whether `backward()` should fill `.grad` on this leaf.
+        dtype: optional dtype to cast to.
+
+    Example:
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> (x * x).sum().backward(); x.grad
+        array([2., 4.], dtype=float32)
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_vjp", "op",
+                 "_logits", "_keras_history", "__weakref__")
+    __array_priority__ = 100  # so that ndarray <op> Tensor defers to Tensor's reflected op
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = as_array(data, dtype)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._parents = ()
+        self._vjp = None
+        self.op = None
+        self._logits = None
+        self._keras_history = None
+
+    @staticmethod
+    def from_op(data, parents, vjp, op: str) -> "Tensor":
+        """Make the output of an op; it joins the graph only if a parent needs a gradient."""
+        out = Tensor.__new__(Tensor)
+        out.data = data
+        out.grad = None
+        out._logits = None
+        out._keras_history = None
+        out.op = op
+        if _GRAD_ENABLED:
+            for p in parents:
+                if p.requires_grad:
+                    out.requires_grad = True
+                    out._parents = parents
+                    out._vjp = vjp
+                    return out
+        out.requires_grad = False
+        out._parents = ()
+        out._vjp = None
+        return out
+
+    # ---- array-like surface -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        """Return the underlying array (not a copy)."""
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({np.array2string(self.data, threshold=20)}, dtype={self.dtype}{grad})"
+
+    def detach(self) -> "Tensor":
+        """Return a Tensor sharing the data but cut from the graph."""
+        return Tensor(self.data)
+
+    # ---- gradients ----------------------------------------------------------------------
+    def _accumulate_grad(self, g: np.ndarray) -> None:
+        self.grad = g if self.grad is None else self.grad + g
+
+    def backward(self, grad=None) -> None:
+        """Compute the gradient of this tensor with respect to every leaf that requires one.
+
+        Args:
+            grad: gradient of the final objective with respect to this tensor; defaults to
+                ones (so a scalar loss needs no argument).
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() called on a tensor that does not require a gradient: none of "
+                "its inputs is a trainable Variable or a Tensor with requires_grad=True "
+                "(or it was computed inside no_grad())."
+            )
+        if grad is None:
+            grad = np.ones_like(self.data)
+        else:
+            grad = as_array(grad, self.data.dtype)
+        order = _topological_order(self)
+        grads = {id(self): grad}
+        for node in order:
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._vjp is None:
+                node._accumulate_grad(g)
+                continue
+            parent_grads = node._vjp(g)
+            for parent, pg in zip(node._parents, parent_grads):
+                if pg is None or not parent.requires_grad:
+                    continue
+                if pg.shape != parent.data.shape:
+                    pg = unbroadcast(pg, parent.data.shape)
+                key = id(parent)
+                previous = grads.get(key)
+                grads[key] = pg if previous is None else previous + pg
+
+    # Operator dunders are attached at the bottom of ops.py (one sanctioned cycle).
+
+
+def _topological_order(root: Tensor) -> list:
+    """Return graph nodes from `root` down, each after every node that uses it."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        key = id(node)
+        if key in visited:
+            continue
+        visited.add(key)
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def is_scalar(value) -> bool:
+    return isinstance(value, numbers.Number) and not isinstance(value, bool)

@@ -1,0 +1,93 @@
+"""The array backend: which array module, which float dtype, which random generator.
+
+This is the only module that decides between NumPy and (later) CuPy. Everything else asks
+`xp_of(array)` for the module that owns an array, `floatx()` for the default float dtype,
+and `make_rng(seed)` / `global_rng()` for random numbers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_FLOATX = "float32"
+_EPSILON = 1e-7
+_GLOBAL_SEED: int | None = None
+_GLOBAL_RNG = np.random.default_rng()
+
+_VALID_FLOATX = ("float16", "float32", "float64")
+
+
+def xp_of(array) -> object:
+    """Return the array module (numpy, later cupy) that owns `array`."""
+    # NOTE: CuPy slots in here: `cupy.get_array_module(array)` when it is importable.
+    return np
+
+
+def to_numpy(array) -> np.ndarray:
+    """Return `array` as a host NumPy array (a no-op for NumPy arrays)."""
+    return np.asarray(array)
+
+
+def floatx() -> str:
+    """Return the default float dtype name, 'float32' unless `set_floatx` changed it."""
+    return _FLOATX
+
+
+def set_floatx(value: str) -> None:
+    """Set the default float dtype: one of 'float16', 'float32', 'float64'."""
+    global _FLOATX
+    value = str(np.dtype(value)) if not isinstance(value, str) else value
+    if value not in _VALID_FLOATX:
+        raise ValueError(
+            f"Unknown floatx {value!r}. Expected one of: {', '.join(_VALID_FLOATX)}"
+        )
+    _FLOATX = value
+
+
+def epsilon() -> float:
+    """Return the fuzz factor used in numeric expressions (Keras default 1e-7)."""
+    return _EPSILON
+
+
+def set_epsilon(value: float) -> None:
+    """Set the fuzz factor returned by `epsilon()`."""
+    global _EPSILON
+    _EPSILON = float(value)
+
+
+def standardize_dtype(dtype) -> np.dtype:
+    """Return `dtype` as a NumPy dtype, `floatx()` when it is None."""
+    return np.dtype(floatx() if dtype is None else dtype)
+
+
+def set_global_seed(seed: int | None) -> None:
+    """Reseed the process-wide generator that unseeded random consumers draw from."""
+    global _GLOBAL_SEED, _GLOBAL_RNG
+    _GLOBAL_SEED = None if seed is None else int(seed)
+    _GLOBAL_RNG = np.random.default_rng(seed)
+
+
+def global_seed() -> int | None:
+    """Return the seed given to the last `set_global_seed` call (None if never set)."""
+    return _GLOBAL_SEED
+
+
+def global_rng() -> np.random.Generator:
+    """Return the process-wide generator (reseeded by `utils.set_random_seed`)."""
+    return _GLOBAL_RNG
+
+
+def make_rng(seed=None) -> np.random.Generator:
+    """Return a generator: new from an int seed, the given one, or drawn from the global one.
+
+    An unseeded consumer gets a child of the global generator, so that
+    `utils.set_random_seed(n)` makes a whole run reproducible bit for bit.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng(_GLOBAL_RNG.integers(0, 2**63 - 1))
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(
+            f"`seed` must be an int, a numpy Generator or None. Received: seed={seed!r}"
+        )
+    return np.random.default_rng(int(seed))

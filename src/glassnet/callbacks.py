@@ -1,0 +1,4 @@
+"""Callbacks, as `keras.callbacks`."""
+from .training.callbacks import Callback, CallbackList, History, LambdaCallback, ProgbarLogger
+
+__all__ = ["Callback", "CallbackList", "History", "LambdaCallback", "ProgbarLogger"]

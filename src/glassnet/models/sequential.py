@@ -1,0 +1,138 @@
+"""Sequential: a plain stack of layers, each with one input and one output."""
+from __future__ import annotations
+
+from ..layers.base import Layer, shape_str
+from ..layers.input_layer import InputLayer, KerasTensor
+from .model import Model
+
+
+class Sequential(Model):
+    """A linear stack of layers (Keras `Sequential`).
+
+    The model is built as soon as the input shape is known: from an `Input`/`InputLayer`
+    first element, from `input_shape=` on the first layer, from `build((None, …))`, or from
+    the first batch of data.
+
+    Args:
+        layers: optional list of layers to add.
+        trainable: whether the model's layers are trainable.
+        name: model name.
+
+    Example:
+        >>> model = Sequential([Dense(64, input_shape=(4,), activation="relu"),
+        ...                     Dense(3, activation="softmax")])
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+        ...               metrics=["accuracy"])
+    """
+
+    def __init__(self, layers=None, trainable=True, name=None, **kwargs):
+        super().__init__(trainable=trainable, name=name, **kwargs)
+        self._input_batch_shape = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer, rebuild=True):
+        """Append a layer (or an `Input(...)` tensor / InputLayer as the first element)."""
+        if isinstance(layer, KerasTensor) and isinstance(layer.layer, InputLayer):
+            layer = layer.layer
+        if isinstance(layer, InputLayer):
+            if self._layers:
+                raise ValueError("An Input/InputLayer can only be the first element of a "
+                                 "Sequential model.")
+            self._input_batch_shape = layer.batch_shape
+            self._maybe_build_now()
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add() expects a Layer instance; received "
+                            f"{type(layer).__name__}: {layer!r}.")
+        if not self._layers and self._input_batch_shape is None and \
+                layer._batch_input_shape is not None:
+            self._input_batch_shape = layer._batch_input_shape
+        self._layers.append(layer)
+        if self.built or self._input_batch_shape is not None:
+            self.built = False
+            self._maybe_build_now()
+
+    def pop(self, rebuild=True):
+        """Remove and return the last layer."""
+        if not self._layers:
+            raise IndexError(f"Sequential model {self.name!r} has no layers to pop.")
+        layer = self._layers.pop()
+        self.built = False
+        self._maybe_build_now()
+        return layer
+
+    def _maybe_build_now(self):
+        if self._input_batch_shape is not None and self._layers:
+            self.build(self._input_batch_shape)
+
+    def build(self, input_shape=None):
+        """Create every layer's weights for inputs of `input_shape` (batch axis first)."""
+        if input_shape is None:
+            input_shape = self._input_batch_shape
+        if input_shape is None:
+            raise ValueError(f"Sequential model {self.name!r} does not know its input shape:"
+                             " pass build((None, features)) or give the first layer "
+                             "input_shape=(features,).")
+        input_shape = tuple(input_shape)
+        if self._input_batch_shape is None:
+            self._input_batch_shape = input_shape
+        shape = input_shape
+        for layer in self._layers:
+            if not layer.built:
+                layer._maybe_build(shape)
+            else:
+                layer.check_input_shape(tuple(1 if d is None else d for d in shape))
+            shape = layer.compute_output_shape(shape)
+        self._build_input_shape = input_shape
+        self.built = bool(self._layers)
+
+    def call(self, inputs, training=False):
+        x = inputs
+        for layer in self._layers:
+            x = layer(x, training=training)
+        return x
+
+    def check_input_shape(self, shape):
+        expected = self._input_batch_shape
+        if expected is not None and (len(shape) != len(expected) or any(
+                e is not None and s != e for s, e in zip(shape[1:], expected[1:]))):
+            first = self._layers[0].name if self._layers else self.name
+            raise ValueError(
+                f"Input to model {self.name!r} (first layer {first!r}) is incompatible: "
+                f"expected shape {shape_str((None,) + tuple(expected[1:]))}, received shape "
+                f"{shape_str(shape)}."
+            )
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self._layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def get_config(self):
+        from .. import layers as layers_mod  # noqa: F401  (registry is filled on import)
+        return {
+            "name": self.name, "trainable": self.trainable, "dtype": self.dtype,
+            "layers": [{"module": "keras.layers", "class_name": type(l).__name__,
+                        "config": l.get_config()} for l in self._layers],
+            "build_input_shape": None if self._input_batch_shape is None
+            else list(self._input_batch_shape),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from ..layers.base import get_layer_class
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        shape = config.get("build_input_shape")
+        for spec in config.get("layers", []):
+            layer_cls = (custom_objects or {}).get(spec["class_name"]) or \
+                get_layer_class(spec["class_name"])
+            conf = dict(spec["config"])
+            if spec["class_name"] == "InputLayer":
+                model.add(layer_cls(**conf))
+                continue
+            model.add(layer_cls.from_config(conf))
+        if shape is not None and not model.built:
+            model.build(tuple(shape))
+        return model

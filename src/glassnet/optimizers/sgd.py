@@ -1,0 +1,62 @@
+"""Stochastic gradient descent, with optional (Nesterov) momentum, exactly as Keras 3."""
+from __future__ import annotations
+
+from .base import Optimizer, check_number
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """Gradient descent with optional momentum (Keras 3 `keras.optimizers.SGD`).
+
+    Update rule (Keras 3; v is the "momentum" slot, lr already includes any schedule):
+        momentum == 0:  w <- w - lr * g
+        v <- momentum * v - lr * g
+        nesterov=False: w <- w + v
+        nesterov=True:  w <- w + momentum * v - lr * g
+
+    NOTE: Keras folds lr into v; PyTorch keeps b <- momentum * b + g and steps w -= lr * b.
+    The two agree exactly while lr is constant and differ after an lr change.
+
+    Args:
+        learning_rate: float or schedule. Defaults to 0.01.
+        momentum: float in [0, 1]; 0 disables the velocity slot. Defaults to 0.0.
+        nesterov: use Nesterov momentum. Defaults to False.
+        **kwargs: base optimizer arguments (`weight_decay`, `clipnorm`, ...).
+
+    Example:
+        >>> opt = SGD(learning_rate=0.1, momentum=0.9)
+        >>> w = Variable(np.array([1.0], "float32"))
+        >>> opt.apply_gradients([(np.array([1.0], "float32"), w)]); w.numpy()
+        array([0.9], dtype=float32)
+
+    Reference:
+        Sutskever et al., 2013, "On the importance of initialization and momentum in deep
+        learning", ICML; Keras 3 keras/src/optimizers/sgd.py
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.momentum = check_number("momentum", momentum, 0.0, 1.0)
+        self.nesterov = bool(nesterov)
+
+    def slot_specs(self):
+        return (("momentum", 0.0),) if self.momentum != 0 else ()
+
+    def update_step(self, g, w, lr, grp):
+        # NumPy calls per dtype group: 2 (plain), 4 (momentum), 6 (nesterov).
+        tmp = grp.tmp
+        if self.momentum == 0:
+            w -= grp.xp.multiply(g, lr, out=tmp)  # w <- w - lr * g
+            return
+        v = grp["momentum"]
+        v *= self.momentum
+        v -= grp.xp.multiply(g, lr, out=tmp)  # v <- momentum * v - lr * g
+        if self.nesterov:
+            w -= tmp
+            w += grp.xp.multiply(v, self.momentum, out=tmp)  # w <- w + momentum * v - lr * g
+        else:
+            w += v  # w <- w + v
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}

@@ -1,0 +1,98 @@
+"""Array batching for fit/evaluate/predict: validation, splitting, shuffled index batches."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Tensor
+
+
+def to_array(value, what: str) -> np.ndarray:
+    """Convert user data to an ndarray, refusing non-numeric data with a clear message."""
+    if isinstance(value, Tensor):
+        value = value.data
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:
+        raise ValueError(f"`{what}` could not be converted to an array ({exc}). Ragged "
+                         "lists are not supported: pad them to a common length.") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"`{what}` must be numeric, received an array of dtype {arr.dtype} "
+            f"(first value: {arr.reshape(-1)[:1].tolist()!r}). Encode strings or objects as "
+            "numbers first (e.g. labels → integer ids)."
+        )
+    return arr
+
+
+def check_xy(x, y, sample_weight=None):
+    """Validate lengths; return arrays. Empty data and length mismatches are errors."""
+    if x is None:
+        raise ValueError("`x` is required: pass the input data as a NumPy array.")
+    x = to_array(x, "x")
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"`x` is empty (shape {x.shape}): there is nothing to train or "
+                         "evaluate on.")
+    if y is not None:
+        y = to_array(y, "y")
+        if y.ndim == 0 or len(y) != len(x):
+            raise ValueError(
+                f"`x` and `y` must have the same number of samples: received x with "
+                f"{len(x)} samples (shape {x.shape}) and y with "
+                f"{len(y) if y.ndim else 0} (shape {y.shape})."
+            )
+    if sample_weight is not None:
+        sample_weight = to_array(sample_weight, "sample_weight")
+        if sample_weight.shape[:1] != x.shape[:1]:
+            raise ValueError(f"`sample_weight` must have one weight per sample ({len(x)}); "
+                             f"received shape {sample_weight.shape}.")
+    return x, y, sample_weight
+
+
+def batch_slices(n: int, batch_size: int, shuffle: bool, rng) -> list:
+    """Index batches covering range(n): contiguous slices, or a fresh permutation.
+
+    A last batch of a single sample is merged into the one before it, because a batch of
+    one gives batch normalisation a zero variance.
+    """
+    if shuffle:
+        order = rng.permutation(n)
+        bounds = _bounds(n, batch_size)
+        return [order[a:b] for a, b in bounds]
+    return [slice(a, b) for a, b in _bounds(n, batch_size)]
+
+
+def _bounds(n, batch_size):
+    starts = list(range(0, n, batch_size))
+    bounds = [(s, min(s + batch_size, n)) for s in starts]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        last = bounds.pop()
+        bounds[-1] = (bounds[-1][0], last[1])
+    return bounds
+
+
+def split_validation(x, y, sample_weight, validation_split: float):
+    """Keras semantics: the LAST `validation_split` fraction of the samples (before shuffling)."""
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"`validation_split` must be in (0, 1). "
+                         f"Received: validation_split={validation_split!r}")
+    n = len(x)
+    cut = int(n * (1.0 - validation_split))
+    if cut == 0 or cut == n:
+        raise ValueError(f"validation_split={validation_split} leaves an empty training or "
+                         f"validation set with {n} samples.")
+    sw = (sample_weight[:cut], sample_weight[cut:]) if sample_weight is not None else (None, None)
+    return (x[:cut], y[:cut], sw[0]), (x[cut:], y[cut:], sw[1])
+
+
+def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.ndarray:
+    """Map `class_weight` {class: weight} to a weight per sample (sparse or one-hot y)."""
+    labels = y
+    if y.ndim > 1 and y.shape[-1] > 1:
+        labels = np.argmax(y, axis=-1)
+    elif y.ndim > 1:
+        labels = y[..., 0]
+    labels = np.asarray(labels).round().astype(np.int64)
+    table = np.ones(int(max(max(class_weight) + 1, labels.max() + 1)), dtype=np.float32)
+    for cls, weight in class_weight.items():
+        table[int(cls)] = weight
+    return table[labels]

@@ -1,0 +1,347 @@
+"""Trainer: compile / fit / evaluate / predict and the *_on_batch methods (Keras 3 API).
+
+Mixed into Model. A training step is: forward with training=True (one graph), loss,
+backward (gradients land in the optimizer's packed buffer), one vectorised optimizer step.
+Prediction and evaluation run under no_grad with training=False.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+
+from .. import backend, losses as losses_mod, metrics as metrics_mod, optimizers
+from ..autograd import Tensor, no_grad, ops
+from . import data as data_mod
+from .callbacks import Callback, CallbackList, History, ProgbarLogger
+
+
+class _EpochLineLogger(ProgbarLogger):
+    """ProgbarLogger that listens to no batch hook (logs, or verbose=2)."""
+
+    on_train_batch_end = Callback.on_train_batch_end
+
+
+def _resolve_verbose(verbose):
+    if verbose == "auto":
+        return 1
+    return int(verbose)
+
+
+class Trainer:
+    """Training-loop mix-in for Model; expects `self.__call__`, `trainable_variables`."""
+
+    compiled = False
+
+    # ---- compile ------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True, **kwargs):
+        """Configure the model for training.
+
+        Args:
+            optimizer: name ("sgd", "adam", "rmsprop", …) or Optimizer instance.
+            loss: name, Loss instance, or function fn(y_true, y_pred) → per-sample loss.
+            metrics: list of names ("accuracy", "mae", …) or Metric instances; "loss" is
+                accepted and ignored (the loss is always reported).
+            weighted_metrics: metrics that also receive sample weights.
+            run_eagerly, steps_per_execution, jit_compile, auto_scale_loss: accepted for
+                Keras compatibility; glassnet always runs eagerly.
+        """
+        if kwargs:
+            from ..errors import check_kwargs
+            check_kwargs("compile()", kwargs, ())
+        self.optimizer = optimizers.get(optimizer)
+        if loss is None:
+            raise ValueError("compile() needs a `loss`, e.g. loss='sparse_categorical_"
+                             "crossentropy' for integer class labels.")
+        self.loss = loss
+        self._loss_fn = losses_mod.get(loss)
+        self._metric_specs = list(_as_list(metrics)) + list(_as_list(weighted_metrics))
+        self._weighted_count = len(_as_list(weighted_metrics))
+        self._metrics = None  # built at the first batch, when y shapes are known
+        self.compiled = True
+        self.stop_training = False
+
+    def _build_metrics(self, y_true, y_pred):
+        built = []
+        for spec in self._metric_specs:
+            if isinstance(spec, str) and spec.lower() == "loss":
+                continue
+            metric = metrics_mod.get(spec, loss=self.loss, y_true_shape=np.shape(y_true),
+                                     y_pred_shape=np.shape(y_pred))
+            if metric is not None:
+                built.append(metric)
+        self._metrics = built
+        self._loss_tracker = metrics_mod.Mean(name="loss")
+
+    @property
+    def metrics(self) -> list:
+        out = [self._loss_tracker] if getattr(self, "_loss_tracker", None) else []
+        return out + list(self._metrics or [])
+
+    @property
+    def metrics_names(self) -> list:
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self):
+        for m in self.metrics:
+            m.reset_state()
+
+    # ---- loss ---------------------------------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Return the scalar loss Tensor: compiled loss (weighted) + regularisation losses."""
+        fn = self._loss_fn
+        if isinstance(fn, losses_mod.Loss):
+            loss = fn(y, y_pred, sample_weight=sample_weight)
+        else:
+            per_sample = fn(y, y_pred)
+            if not isinstance(per_sample, Tensor):
+                per_sample = ops.tensor(per_sample)
+            if per_sample.ndim > 1:
+                per_sample = ops.mean(per_sample, axis=tuple(range(1, per_sample.ndim)))
+            if sample_weight is not None:
+                w = np.asarray(sample_weight, dtype=per_sample.dtype).reshape(
+                    per_sample.shape[:1] + (1,) * (per_sample.ndim - 1))
+                per_sample = ops.multiply(per_sample, w)
+            loss = ops.mean(per_sample) if per_sample.ndim else per_sample
+        extra = self._penalties()
+        if extra:
+            for penalty in extra:
+                loss = ops.add(loss, penalty)
+        return loss
+
+    def _penalties(self) -> list:
+        out = list(self.losses) if hasattr(self, "losses") else []
+        for var in self.trainable_variables:
+            if var.regularizer is not None and callable(var.regularizer):
+                out.append(var.regularizer(var))
+        return out
+
+    # ---- one step -----------------------------------------------------------------------
+    def _train_batch(self, x, y, sample_weight, variables):
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        if not loss.requires_grad:
+            raise ValueError("The loss does not depend on any trainable weight: every layer "
+                             "is frozen (trainable=False) or the loss ignores the output.")
+        loss.backward()
+        self.optimizer.step(variables)
+        return loss, y_pred
+
+    def _update_metrics(self, loss, y, y_pred, sample_weight, n):
+        if self._metrics is None:
+            self._build_metrics(y, y_pred.data)
+        self._loss_tracker.update_state(float(loss.data), sample_weight=n)
+        pred = y_pred.data
+        for i, metric in enumerate(self._metrics):
+            weighted = i >= len(self._metrics) - self._weighted_count
+            metric.update_state(y, pred, sample_weight=sample_weight if weighted else None)
+
+    def _logs(self, prefix="") -> dict:
+        return {prefix + m.name: m.result() for m in self.metrics}
+
+    def _check_compiled(self, what):
+        if not self.compiled:
+            raise RuntimeError(f"You must call compile() before {what}(), e.g. "
+                               "model.compile(optimizer='adam', loss='mse').")
+
+    def _trainable_for_step(self):
+        variables = self.trainable_variables
+        if not variables:
+            raise ValueError(
+                f"Model {self.name!r} has no trainable weights: every layer is frozen "
+                "(trainable=False). Unfreeze at least one layer before fit().")
+        return variables
+
+    # ---- fit ----------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Train for `epochs` epochs over (x, y) in batches; return a History."""
+        self._check_compiled("fit")
+        if y is None:
+            raise ValueError("fit() needs targets `y` (glassnet trains on arrays).")
+        x, y, sample_weight = data_mod.check_xy(x, y, sample_weight)
+        if validation_data is None and validation_split:
+            (x, y, sample_weight), validation_data = data_mod.split_validation(
+                x, y, sample_weight, validation_split)
+        if class_weight:
+            cw = data_mod.class_weights_to_sample_weights(y, class_weight)
+            sample_weight = cw if sample_weight is None else sample_weight * cw
+        batch_size = int(batch_size or 32)
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be positive. Received: {batch_size}")
+        verbose = _resolve_verbose(verbose)
+        if not self.built:
+            self._build_from_data(x)
+        rng = self.__dict__.setdefault("_shuffle_rng", backend.make_rng(None))
+        n = len(x)
+        steps = -(-n // batch_size)
+        if steps > 1 and n - (steps - 1) * batch_size == 1:
+            steps -= 1
+        history = History()
+        cbs = list(_as_list(callbacks))
+        if verbose:
+            tty = hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
+            cbs.append(ProgbarLogger(verbose) if verbose == 1 and tty
+                       else _EpochLineLogger(verbose))
+        cbs.append(history)
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose,
+                  "batch_size": batch_size, "samples": n}
+        cb = CallbackList(cbs, model=self, params=params)
+        self.history = history
+        self.stop_training = False
+        self._warn_shared_layers()
+        cb.call("on_train_begin", {})
+        want_batch = cb.wants("on_train_batch_end")
+        want_batch_begin = cb.wants("on_train_batch_begin")
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cb.call("on_epoch_begin", epoch, {})
+            variables = self._trainable_for_step()
+            batches = data_mod.batch_slices(n, batch_size, shuffle and shuffle != "batch", rng)
+            for step, idx in enumerate(batches):
+                if want_batch_begin:
+                    cb.call("on_train_batch_begin", step, {})
+                xb, yb = x[idx], y[idx]
+                swb = None if sample_weight is None else sample_weight[idx]
+                loss, y_pred = self._train_batch(xb, yb, swb, variables)
+                self._update_metrics(loss, yb, y_pred, swb, len(xb))
+                if want_batch:
+                    cb.call("on_train_batch_end", step, self._logs())
+                if self.stop_training:
+                    break
+            logs = self._logs()
+            if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                val = self._evaluate_arrays(*_unpack_validation(validation_data),
+                                            validation_batch_size or batch_size)
+                logs.update({"val_" + k: v for k, v in val.items()})
+            cb.call("on_epoch_end", epoch, logs)
+            if self.stop_training:
+                break
+        cb.call("on_train_end", logs)
+        return history
+
+    def _build_from_data(self, x):
+        self.build((None,) + tuple(x.shape[1:]))
+
+    def _warn_shared_layers(self):
+        """Hook for the transfer-learning machinery (warns about shared layers)."""
+
+    # ---- evaluate / predict -------------------------------------------------------------
+    def _evaluate_arrays(self, x, y, sample_weight, batch_size):
+        x, y, sample_weight = data_mod.check_xy(x, y, sample_weight)
+        saved = (self._loss_tracker, self._metrics) if self._metrics is not None else None
+        if saved:
+            self._metrics = [m.__class__.from_config(m.get_config()) for m in self._metrics]
+            self._loss_tracker = metrics_mod.Mean(name="loss")
+        try:
+            with no_grad():
+                for a in range(0, len(x), batch_size):
+                    xb, yb = x[a:a + batch_size], y[a:a + batch_size]
+                    swb = None if sample_weight is None else sample_weight[a:a + batch_size]
+                    y_pred = self(xb, training=False)
+                    loss = self.compute_loss(xb, yb, y_pred, swb, training=False)
+                    self._update_metrics(loss, yb, y_pred, swb, len(xb))
+            return self._logs()
+        finally:
+            if saved:
+                self._loss_tracker, self._metrics = saved
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False, **kwargs):
+        """Return the loss (and metrics) on (x, y) in inference mode."""
+        self._check_compiled("evaluate")
+        if y is None:
+            raise ValueError("evaluate() needs targets `y`.")
+        cb = CallbackList(_as_list(callbacks), model=self)
+        cb.call("on_test_begin", {})
+        logs = self._evaluate_arrays(x, y, sample_weight, int(batch_size or 32))
+        cb.call("on_test_end", logs)
+        if _resolve_verbose(verbose):
+            from .progbar import format_logs
+            print(format_logs(logs), flush=True)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Return the model's outputs for `x` (inference mode, computed in batches)."""
+        x = data_mod.to_array(x, "x")
+        if x.ndim == 0 or len(x) == 0:
+            raise ValueError(f"`x` is empty (shape {x.shape}): nothing to predict.")
+        batch_size = int(batch_size or 32)
+        cb = CallbackList(_as_list(callbacks), model=self)
+        cb.call("on_predict_begin", {})
+        outs = []
+        with no_grad():
+            for i, a in enumerate(range(0, len(x), batch_size)):
+                outs.append(self(x[a:a + batch_size], training=False).data)
+                cb.call("on_predict_batch_end", i, {})
+        cb.call("on_predict_end", {})
+        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=0)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        """One gradient step on one batch; returns the loss (and metrics) of that batch."""
+        self._check_compiled("train_on_batch")
+        x, y, sample_weight = data_mod.check_xy(x, y, sample_weight)
+        if class_weight:
+            cw = data_mod.class_weights_to_sample_weights(y, class_weight)
+            sample_weight = cw if sample_weight is None else sample_weight * cw
+        if not self.built:
+            self._build_from_data(x)
+        self.reset_metrics()
+        loss, y_pred = self._train_batch(x, y, sample_weight, self._trainable_for_step())
+        self._update_metrics(loss, y, y_pred, sample_weight, len(x))
+        return self._return(self._logs(), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss (and metrics) on one batch, in inference mode."""
+        self._check_compiled("test_on_batch")
+        return self._return(self._evaluate_arrays(x, y, sample_weight, len(x)), return_dict)
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch, in inference mode."""
+        with no_grad():
+            return self(_as_float(data_mod.to_array(x, "x"), self), training=False).data
+
+    @staticmethod
+    def _return(logs, return_dict):
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _as_float(x, model):
+    """Cast integer/bool/float64 inputs to the model's float dtype once per call."""
+    dtype = np.dtype(getattr(model, "dtype", None) or backend.floatx())
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    return x
+
+
+def _unpack_validation(validation_data):
+    if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+        raise ValueError("`validation_data` must be a tuple (x_val, y_val) or "
+                         "(x_val, y_val, val_sample_weight).")
+    x, y = validation_data[0], validation_data[1]
+    sw = validation_data[2] if len(validation_data) == 3 else None
+    return x, y, sw
+
+
+_ = warnings
