@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import doctest
 import functools
+import inspect
 import math
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -17,7 +20,8 @@ import pytest
 from glassnet import activations, initializers
 from glassnet.autograd import Tensor, fused, gradcheck
 from glassnet.layers import activation_layers
-from glassnet.layers.activation_layers import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
+from glassnet.layers.activation_layers import (ELU, Activation, LeakyReLU, PReLU, ReLU,
+                                               Softmax)
 from glassnet.layers.base import get_layer_class
 
 A = activations
@@ -72,7 +76,7 @@ def test_every_registered_activation_has_a_case():
     assert set(A._REGISTRY.values()) <= covered
 
 
-# ---- gradients ---------------------------------------------------------------------------
+# ---- gradients -----------------------------------------------------------------------
 @pytest.mark.parametrize("name, fn", CASES, ids=CASE_IDS)
 def test_vjp_matches_finite_differences(name, fn):
     assert gradcheck(fn, SMOOTH_X.copy())
@@ -87,12 +91,12 @@ def test_vjp_near_zero_and_in_the_tails(name, fn):
     assert gradcheck(fn, x)
 
 
-# ---- forward values against plain NumPy --------------------------------------------------
+# ---- forward values against plain NumPy ----------------------------------------------
 _erf = np.vectorize(math.erf)
 
 
 def _np_relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    # Keras: x for x > threshold (capped at max_value), else negative_slope*(x - threshold)
+    # Keras: x if x > threshold (capped at max_value), else slope * (x - threshold)
     y = np.where(x > threshold, x, negative_slope * (x - threshold))
     return y if max_value is None else np.minimum(y, max_value)
 
@@ -153,7 +157,8 @@ def test_gelu_exact_erf_accuracy_over_the_whole_range():
     got = A.gelu(x.copy()).numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-300)
     x32 = np.linspace(-12.0, 12.0, 4001).astype(np.float32)
-    ref32 = np.array([0.5 * v * math.erfc(-v / math.sqrt(2)) for v in x32.astype(float)])
+    ref32 = np.array([0.5 * v * math.erfc(-v / math.sqrt(2))
+                      for v in x32.astype(float)])
     np.testing.assert_allclose(A.gelu(x32).numpy(), ref32, rtol=3e-7, atol=1e-37)
 
 
@@ -173,7 +178,7 @@ def test_gelu_tanh_float32_keeps_relative_accuracy_for_negative_inputs():
     x = np.array([-1.0, -3.0, -5.0, -8.0, -12.0], dtype=np.float32)
     xd = x.astype(np.float64)
     u = np.sqrt(2 / np.pi) * (xd + 0.044715 * xd**3)
-    ref = xd * np.exp(2 * u) / (1 + np.exp(2 * u))  # = 0.5 x (1 + tanh u), no cancellation
+    ref = xd * np.exp(2 * u) / (1 + np.exp(2 * u))  # 0.5 x (1 + tanh u), exactly
     np.testing.assert_allclose(A.gelu(x, approximate=True).numpy(), ref, rtol=2e-6,
                                atol=1e-44)  # gelu(-12) ~ 1e-61 underflows float32
 
@@ -190,16 +195,18 @@ def test_relu_matches_keras_docstring_examples(kwargs, expected):
 
 
 def test_leaky_relu_function_default_is_0_2():
-    np.testing.assert_allclose(A.leaky_relu([-1.0, 2.0]).numpy(), [-0.2, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(A.leaky_relu([-1.0, 2.0]).numpy(), [-0.2, 2.0],
+                               rtol=1e-6)
 
 
-# ---- numerical stability -----------------------------------------------------------------
+# ---- numerical stability -------------------------------------------------------------
 LIMITS = {  # f(-1000), f(+1000)
     "linear": (-1000, 1000), "relu": (0, 1000), "leaky_relu": (-200, 1000),
     "relu6": (0, 6), "elu": (-1, 1000), "selu": (-_SELU_SCALE * _SELU_ALPHA,
                                                  _SELU_SCALE * 1000),
     "gelu": (0, 1000), "silu": (0, 1000), "softplus": (0, 1000),
-    "softsign": (-1000 / 1001, 1000 / 1001), "hard_sigmoid": (0, 1), "hard_silu": (0, 1000),
+    "softsign": (-1000 / 1001, 1000 / 1001), "hard_sigmoid": (0, 1),
+    "hard_silu": (0, 1000),
     "mish": (0, 1000), "sigmoid": (0, 1), "tanh": (-1, 1),
 }
 
@@ -242,7 +249,7 @@ def test_gelu_tanh_huge_float32_inputs_do_not_overflow():
                                           [0.0, x[1]])
 
 
-# ---- dtypes -------------------------------------------------------------------------------
+# ---- dtypes --------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(A._REGISTRY))
 def test_float32_in_float32_out_and_gradient(name):
     fn = A.get(name)
@@ -254,7 +261,8 @@ def test_float32_in_float32_out_and_gradient(name):
     np.testing.assert_allclose(out.numpy(), ref, rtol=2e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["relu", "gelu", "silu", "softmax", "hard_silu", "elu"])
+@pytest.mark.parametrize("name", ["relu", "gelu", "silu", "softmax", "hard_silu",
+                                  "elu"])
 def test_float16_preserved(name):
     assert A.get(name)(SMOOTH_X.astype(np.float16)).dtype == np.float16
 
@@ -270,7 +278,7 @@ def test_linear_returns_the_same_tensor():
     assert A.linear(x) is x
 
 
-# ---- logits for cross-entropy ------------------------------------------------------------
+# ---- logits for cross-entropy --------------------------------------------------------
 @pytest.mark.parametrize("fn, tag", [(A.sigmoid, "sigmoid"), (A.softmax, "softmax")])
 def test_sigmoid_and_softmax_record_their_logits(fn, tag):
     x = Tensor(SMOOTH_X, requires_grad=True)
@@ -287,9 +295,10 @@ def test_softmax_layer_and_activation_layer_record_logits():
     assert Activation("sigmoid")(SMOOTH_X)._logits[0] == "sigmoid"
 
 
-# ---- fusion -------------------------------------------------------------------------------
+# ---- fusion --------------------------------------------------------------------------
 def test_fused_name():
-    for fn, name in ((A.relu, "relu"), (A.tanh, "tanh"), (A.elu, "elu"), (A.selu, "selu")):
+    pairs = ((A.relu, "relu"), (A.tanh, "tanh"), (A.elu, "elu"), (A.selu, "selu"))
+    for fn, name in pairs:
         assert A.fused_name(fn) == name
         assert name in fused.INPLACE_ACTIVATIONS
     for fn in (A.sigmoid, A.softmax, A.linear, A.leaky_relu, A.gelu, None, np.tanh,
@@ -309,7 +318,7 @@ def test_fused_inplace_version_agrees_with_the_function(name):
     np.testing.assert_allclose(bwd(g, y), x.grad, rtol=1e-12)
 
 
-# ---- lookup and serialisation ------------------------------------------------------------
+# ---- lookup and serialisation --------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(A._REGISTRY))
 def test_get_serialize_round_trip(name):
     fn = A.get(name)
@@ -321,7 +330,8 @@ def test_get_serialize_round_trip(name):
 def test_aliases_and_special_identifiers():
     assert A.get("swish") is A.silu and A.swish is A.silu
     assert A.serialize(A.swish) == "silu"
-    assert A.get("hard_swish") is A.hard_silu and A.serialize(A.hard_swish) == "hard_silu"
+    assert A.get("hard_swish") is A.hard_silu
+    assert A.serialize(A.hard_swish) == "hard_silu"
     assert A.get(None) is A.linear
     assert A.get({"class_name": "relu", "config": {}}) is A.relu
     assert A.get({"module": "keras.activations", "class_name": "function",
@@ -345,11 +355,12 @@ def test_unknown_name_suggests_the_closest():
 
 def test_docstring_examples_run():
     for module in (activations, activation_layers):
-        result = doctest.testmod(module, extraglobs={"np": np, "initializers": initializers})
+        extra = {"np": np, "initializers": initializers}
+        result = doctest.testmod(module, extraglobs=extra)
         assert result.failed == 0
 
 
-# ---- layers -------------------------------------------------------------------------------
+# ---- layers --------------------------------------------------------------------------
 LAYER_CASES = [
     (Activation, {"activation": "relu"}),
     (Activation, {"activation": "swish"}),
@@ -367,7 +378,8 @@ LAYER_CASES = [
 
 
 @pytest.mark.parametrize("cls, kwargs", LAYER_CASES,
-                         ids=[f"{c.__name__}-{i}" for i, (c, _) in enumerate(LAYER_CASES)])
+                         ids=[f"{c.__name__}-{i}"
+                              for i, (c, _) in enumerate(LAYER_CASES)])
 def test_layer_shape_config_and_registry(cls, kwargs):
     x = np.random.default_rng(1).standard_normal((2, 3, 4)).astype(np.float32)
     layer = cls(**kwargs)
@@ -385,13 +397,14 @@ def test_layer_shape_config_and_registry(cls, kwargs):
 
 def test_layer_configs_hold_exactly_the_init_arguments():
     base = {"name", "trainable", "dtype"}
-    assert set(ReLU().get_config()) == base | {"max_value", "negative_slope", "threshold"}
+    assert set(ReLU().get_config()) == base | {"max_value", "negative_slope",
+                                               "threshold"}
     assert set(LeakyReLU().get_config()) == base | {"negative_slope"}
     assert set(ELU().get_config()) == base | {"alpha"}
     assert set(Softmax().get_config()) == base | {"axis"}
     assert set(Activation("relu").get_config()) == base | {"activation"}
-    assert set(PReLU().get_config()) == base | {"alpha_initializer", "alpha_regularizer",
-                                                "alpha_constraint", "shared_axes"}
+    assert set(PReLU().get_config()) == base | {
+        "alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"}
     assert Activation("swish").get_config()["activation"] == "silu"
     assert ELU(alpha=0.5).get_config()["alpha"] == 0.5
 
@@ -417,12 +430,14 @@ def test_relu_layer_rejects_negative_arguments(kwargs):
 
 def test_leaky_relu_layer_default_and_legacy_alpha():
     assert LeakyReLU().negative_slope == 0.3
-    np.testing.assert_allclose(LeakyReLU()(np.array([[-10.0, 5.0]])).numpy(), [[-3.0, 5.0]])
+    np.testing.assert_allclose(LeakyReLU()(np.array([[-10.0, 5.0]])).numpy(),
+                               [[-3.0, 5.0]])
     with pytest.warns(UserWarning, match="alpha"):
         layer = LeakyReLU(alpha=0.1)
     assert layer.negative_slope == 0.1 and "alpha" not in layer.get_config()
     with pytest.warns(UserWarning):  # a Keras 2 config still loads
-        assert LeakyReLU.from_config({"alpha": 0.2, "name": "old"}).negative_slope == 0.2
+        old = LeakyReLU.from_config({"alpha": 0.2, "name": "old"})
+    assert old.negative_slope == 0.2
     with pytest.warns(UserWarning):  # both given, and equal: fine
         assert LeakyReLU(negative_slope=0.1, alpha=0.1).negative_slope == 0.1
     with pytest.raises(ValueError, match="alpha"):
@@ -478,19 +493,21 @@ def test_prelu_rejects_bad_shared_axes():
 
 def test_elu_and_softmax_layers():
     x = np.array([[-1.0, 0.5, 2.0]])
-    np.testing.assert_allclose(ELU(alpha=0.5)(x).numpy(), [[0.5 * (np.exp(-1) - 1), 0.5, 2.0]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(ELU(alpha=0.5)(x).numpy(),
+                               [[0.5 * (np.exp(-1) - 1), 0.5, 2.0]], rtol=1e-6)
     np.testing.assert_allclose(Softmax()(np.array([[1.0, 2.0, 1.0]])).numpy(),
                                [[0.21194157, 0.5761169, 0.21194157]], rtol=1e-6)
     cube = np.random.default_rng(3).standard_normal((2, 3, 4))
     np.testing.assert_allclose(Softmax(axis=[1, 2])(cube).numpy().sum(axis=(1, 2)), 1.0,
                                rtol=1e-6)
-    masked = Softmax()(np.array([[1.0, 2.0, 3.0]]), mask=np.array([[True, True, False]]))
-    np.testing.assert_allclose(masked.numpy(), [[1 / (1 + np.e), np.e / (1 + np.e), 0.0]],
+    masked = Softmax()(np.array([[1.0, 2.0, 3.0]]),
+                       mask=np.array([[True, True, False]]))
+    np.testing.assert_allclose(masked.numpy(),
+                               [[1 / (1 + np.e), np.e / (1 + np.e), 0.0]],
                                rtol=1e-6, atol=1e-7)
 
 
-# ---- PyTorch, when installed --------------------------------------------------------------
+# ---- PyTorch, when installed ---------------------------------------------------------
 def _torch_cases():
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
@@ -512,9 +529,9 @@ def _torch_cases():
     }
 
 
-@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "mish", "selu", "elu", "softplus",
-                                  "hard_sigmoid", "hard_silu", "silu", "softsign",
-                                  "leaky_relu", "relu6", "log_softmax"])
+@pytest.mark.parametrize("name", [
+    "gelu", "gelu_tanh", "mish", "selu", "elu", "softplus", "hard_sigmoid",
+    "hard_silu", "silu", "softsign", "leaky_relu", "relu6", "log_softmax"])
 def test_matches_torch(name):
     torch, cases = _torch_cases()
     ours, theirs = cases[name]
@@ -529,3 +546,36 @@ def test_matches_torch(name):
     y.backward(g)
     np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(leaf.grad, xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+# ---- Keras, when installed -------------------------------------------------------------
+def _keras():
+    if "keras" not in sys.modules:
+        os.environ.setdefault("KERAS_BACKEND", "numpy")
+    return pytest.importorskip("keras")
+
+
+@pytest.mark.parametrize("name", sorted(A._REGISTRY))
+def test_matches_keras_function_values_and_defaults(name):
+    keras = _keras()
+    theirs = getattr(keras.activations, name)
+    ours = A.get(name)
+    ours_sig, theirs_sig = inspect.signature(ours), inspect.signature(theirs)
+    assert ({k: p.default for k, p in ours_sig.parameters.items()}
+            == {k: p.default for k, p in theirs_sig.parameters.items()})
+    x = np.linspace(-8.0, 8.0, 33, dtype=np.float32).reshape(3, 11)
+    np.testing.assert_allclose(ours(x).numpy(), np.asarray(theirs(x)), rtol=1e-5,
+                               atol=1e-6)
+    assert keras.activations.serialize(theirs) == A.serialize(ours)
+
+
+@pytest.mark.parametrize("cls", [Activation, ReLU, LeakyReLU, PReLU, ELU, Softmax])
+def test_layer_signatures_and_config_keys_match_keras(cls):
+    keras = _keras()
+    theirs = getattr(keras.layers, cls.__name__)
+    ours_params = inspect.signature(cls.__init__).parameters
+    theirs_params = inspect.signature(theirs.__init__).parameters
+    assert ({k: p.default for k, p in ours_params.items()}
+            == {k: p.default for k, p in theirs_params.items()})
+    args = {"activation": "relu"} if cls is Activation else {}
+    assert set(cls(**args).get_config()) <= set(theirs(**args).get_config()) | {"alpha"}

@@ -290,6 +290,21 @@ def test_repacking_keeps_momentum_of_remaining_variables():
     np.testing.assert_array_equal(left.numpy(), leaving_value)
 
 
+def test_a_variable_that_returns_gets_its_slots_back():
+    a, b = Variable(np.ones(2)), Variable(np.ones(3))
+    opt = Adam(0.1)
+    opt.apply_gradients([(np.ones(2), a), (np.full(3, 2.0), b)])
+    m, v = opt.get_slot(b, "momentum").copy(), opt.get_slot(b, "velocity").copy()
+    opt.apply_gradients([(np.ones(2), a)])  # b is frozen for a step
+    with pytest.raises(ValueError, match="not tracked"):
+        opt.get_slot(b, "momentum")
+    opt.build([a, b])
+    np.testing.assert_array_equal(opt.get_slot(b, "momentum"), m)
+    np.testing.assert_array_equal(opt.get_slot(b, "velocity"), v)
+    with pytest.raises(ValueError, match='Did you mean "momentum"'):
+        opt.get_slot(b, "momentun")
+
+
 def test_many_variables_one_vectorised_update(monkeypatch):
     rng = np.random.default_rng(7)
     shapes = [tuple(rng.integers(1, 5, size=rng.integers(0, 3))) for _ in range(50)]
@@ -555,6 +570,7 @@ KERAS_CASES = [(c.__name__, hp) for c, hp, _ in CASES] + [
 ]
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras internals, numpy 2
 @pytest.mark.parametrize("name, hp", KERAS_CASES, ids=[n for n, _ in KERAS_CASES])
 def test_matches_keras(name, hp):
     keras = _keras()

@@ -20,7 +20,7 @@ def unknown_identifier(kind: str, name, choices) -> ValueError:
     """A ValueError for an unknown string identifier, with a suggestion and the valid names."""
     valid = ", ".join(sorted(str(c) for c in choices))
     return ValueError(
-        f"Unknown {kind}: {name!r}.{did_you_mean(name, choices)} Valid {kind}s: {valid}."
+        f"Unknown {kind}: {name!r}.{did_you_mean(name, choices)} Valid names: {valid}."
     )
 
 

@@ -63,13 +63,13 @@ def _carry(out, src, fn):
     return out
 
 
-def _squeeze_last(x):
+def _squeeze(x):
     if isinstance(x, Tensor):
         return _carry(ops.squeeze(x, -1), x, lambda z: ops.squeeze(z, -1))
     return x[..., 0]
 
 
-def _expand_last(x):
+def _expand(x):
     if isinstance(x, Tensor):
         return _carry(ops.expand_dims(x, -1), x, lambda z: ops.expand_dims(z, -1))
     return x[..., None]
@@ -79,9 +79,9 @@ def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
     """Squeeze (or, for rank 1, expand) a trailing size-1 axis when ranks differ by one."""
     r1, r2 = np.ndim(x1), np.ndim(x2)
     if r1 == r2 + 1 and x1.shape[-1] == 1:
-        return (x1, _expand_last(x2)) if r2 == 1 and expand_rank_1 else (_squeeze_last(x1), x2)
+        return (x1, _expand(x2)) if r2 == 1 and expand_rank_1 else (_squeeze(x1), x2)
     if r2 == r1 + 1 and x2.shape[-1] == 1:
-        return (_expand_last(x1), x2) if r1 == 1 and expand_rank_1 else (x1, _squeeze_last(x2))
+        return (_expand(x1), x2) if r1 == 1 and expand_rank_1 else (x1, _squeeze(x2))
     return x1, x2
 
 
@@ -106,8 +106,11 @@ def _logits_of(y_pred, kind, axis=-1):
     record = getattr(y_pred, "_logits", None)
     if record is None or record[0] != kind:
         return None
-    recorded_axis = record[2] if len(record) > 2 else -1  # activations default to the last
-    if kind == "softmax" and recorded_axis % y_pred.ndim != axis % y_pred.ndim:
+    # NOTE: a record without an axis means the last one (the softmax default). A recorded
+    # axis that differs from the loss's class axis (or a tuple of axes) rules out the kernel.
+    recorded = record[2] if len(record) > 2 else -1
+    if kind == "softmax" and (not isinstance(recorded, (int, np.integer))
+                              or recorded % y_pred.ndim != axis % y_pred.ndim):
         return None
     return record[1]
 
@@ -154,7 +157,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         axis: The axis averaged over. Defaults to -1.
 
     Returns:
-        A Tensor of shape y_pred.shape without `axis`.
+        A Tensor of shape y_pred.shape without `axis` (as every loss function here).
 
     Example:
         >>> binary_crossentropy([[0., 1.]], Tensor([[0.4, 0.9]])).data.round(4)
@@ -181,15 +184,10 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     loss = logsumexp(z) * sum(y) - sum(y * z), from the fused kernel.
 
     Args:
-        y_true: targets of the same shape as y_pred (use sparse_categorical_crossentropy for
-            integer labels).
-        y_pred: probabilities, or logits when `from_logits=True`.
-        from_logits: Whether y_pred holds logits. Defaults to False.
+        y_true: Targets shaped as y_pred (integer labels: sparse_categorical_crossentropy).
+        y_pred, from_logits: As in binary_crossentropy.
         label_smoothing: y -> y * (1 - label_smoothing) + label_smoothing / num_classes.
         axis: The class axis. Defaults to -1.
-
-    Returns:
-        A Tensor of shape y_pred.shape without `axis`.
 
     Example:
         >>> categorical_crossentropy([[0., 1.]], Tensor([[0.2, 0.8]])).data.round(4)
@@ -225,7 +223,8 @@ def _check_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
         if bad.any():
             raise ValueError(
                 "sparse_categorical_crossentropy expects integer class labels. Received "
-                f"label {labels[bad].flat[0]!r}. One-hot targets go to categorical_crossentropy.")
+                f"label {labels[bad].flat[0]!r}. One-hot targets go to "
+                "categorical_crossentropy.")
     elif labels.dtype.kind not in "iub":
         raise ValueError(f"Labels must be integers. Received dtype {labels.dtype}.")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
@@ -244,16 +243,11 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     loss = -log(clip(p[label] / sum(p), eps, 1 - eps)); with logits, logsumexp(z) - z[label].
 
     Args:
-        y_true: integer labels (int or integral floats) of shape (N,) or (N, 1), each in
+        y_true: Integer labels (ints or integral floats), shape (N,) or (N, 1), each in
             [0, num_classes); a ValueError names any label out of range.
-        y_pred: probabilities, or logits when `from_logits=True`, shape (N, num_classes).
-        from_logits: Whether y_pred holds logits. Defaults to False.
-        ignore_class: A label value (e.g. -1 or 255) whose samples get loss 0 and are left
-            out of the `sum_over_batch_size` count by the Loss class. Defaults to None.
-        axis: The class axis. Defaults to -1.
-
-    Returns:
-        A Tensor of shape y_pred.shape without `axis`.
+        y_pred, from_logits, axis: As in categorical_crossentropy.
+        ignore_class: A label (e.g. -1 or 255) whose samples get loss 0 and are left out of
+            the "sum_over_batch_size" count by the Loss class. Defaults to None.
 
     Example:
         >>> sparse_categorical_crossentropy([1], Tensor([[0.2, 0.8]])).data.round(4)
@@ -565,9 +559,6 @@ class LossFunctionWrapper(Loss):
         if "fn" in config:
             config["fn"] = deserialize(config["fn"])
         return cls(**config)
-
-    def __repr__(self):
-        return f"<{type(self).__name__}({self.fn.__name__}, kwargs={self._fn_kwargs})>"
 
 
 def _class(class_name, fn, summary, default_name=None, **defaults):

@@ -528,7 +528,8 @@ class AUC(Metric):
             self._evenly = True
         self._thresholds = np.array([0.0 - eps, *inner, 1.0 + eps])
         self.curve, self.summation_method = str(curve).upper(), summation_method
-        self.multi_label, self.num_labels, self.from_logits = multi_label, num_labels, from_logits
+        self.multi_label, self.num_labels = multi_label, num_labels
+        self.from_logits = from_logits
         self._num_labels = num_labels or 1
         self.label_weights = None if label_weights is None else np.asarray(label_weights, float)
         self.reset_state()

@@ -1,7 +1,7 @@
-"""Activation layers: Activation, ReLU, LeakyReLU, PReLU, ELU, Softmax (Keras 3 arguments).
+"""Activation layers: Activation, ReLU, LeakyReLU, PReLU, ELU, Softmax (Keras 3).
 
-Each layer is a thin shell around a function of `glassnet.activations`; only PReLU has a
-weight. The output shape is always the input shape.
+Each layer is a thin shell around a function of `glassnet.activations`; only PReLU has
+a weight. The output shape is always the input shape.
 """
 from __future__ import annotations
 
@@ -31,8 +31,7 @@ def _check_non_negative(layer: str, **values) -> None:
 
 
 class _SameShape:
-    """Mix-in of the layers here: output shape = input shape (not a Layer, so that the
-    layer registry does not list it)."""
+    """Mix-in: output shape = input shape. (Not a Layer, so the registry skips it.)"""
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -58,7 +57,8 @@ class Activation(_SameShape, Layer):
         return self.activation(inputs)
 
     def get_config(self):
-        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+        return {**super().get_config(),
+                "activation": activations.serialize(self.activation)}
 
 
 class ReLU(_SameShape, Layer):
@@ -67,13 +67,15 @@ class ReLU(_SameShape, Layer):
     f(x) = min(x, max_value) if x > threshold, else negative_slope * (x - threshold)
 
     Args:
-        max_value: float >= 0, the largest output, or None for no cap. Defaults to None.
+        max_value: float >= 0, the largest output, or None for no cap. Defaults to
+            None.
         negative_slope: float >= 0, slope below the threshold. Defaults to 0.0.
-        threshold: float >= 0, inputs at or below it are damped. Defaults to 0.0.
+        threshold: float >= 0; inputs at or below it are damped. Defaults to 0.0.
         **kwargs: base layer arguments.
 
     Example:
-        >>> ReLU(max_value=10, negative_slope=0.5)(np.array([[-10.0, 5.0, 20.0]])).numpy()
+        >>> layer = ReLU(max_value=10, negative_slope=0.5)
+        >>> layer(np.array([[-10.0, 5.0, 20.0]])).numpy()
         array([[-5.,  5., 10.]], dtype=float32)
     """
 
@@ -96,7 +98,7 @@ class ReLU(_SameShape, Layer):
 
 
 class _DefaultSlope(float):
-    """The untouched default of LeakyReLU's `negative_slope`, told apart from an explicit 0.3."""
+    """LeakyReLU's untouched default `negative_slope`, unlike an explicit 0.3."""
 
 
 _LEAKY_DEFAULT = _DefaultSlope(0.3)
@@ -106,10 +108,11 @@ class LeakyReLU(_SameShape, Layer):
     """Leaky rectified linear unit layer: f(x) = x if x >= 0 else negative_slope * x.
 
     Args:
-        negative_slope: float >= 0, slope for negative inputs. Defaults to 0.3 (the layer's
-            Keras default; the function `activations.leaky_relu` defaults to 0.2).
-        **kwargs: base layer arguments. The Keras 2 name `alpha=` is still accepted, with
-            a UserWarning; giving both `alpha` and a different `negative_slope` is an error.
+        negative_slope: float >= 0, slope for negative inputs. Defaults to 0.3 (the
+            layer's Keras default; the function `activations.leaky_relu` uses 0.2).
+        **kwargs: base layer arguments. The Keras 2 name `alpha=` is still accepted
+            with a UserWarning (shown once per call site by Python's default warning
+            filter); `alpha` together with a different `negative_slope` is an error.
 
     Example:
         >>> LeakyReLU(negative_slope=0.5)(np.array([[-10.0, 5.0]])).numpy()
@@ -119,13 +122,14 @@ class LeakyReLU(_SameShape, Layer):
     def __init__(self, negative_slope=_LEAKY_DEFAULT, **kwargs):
         if "alpha" in kwargs:
             alpha = kwargs.pop("alpha")
-            if not isinstance(negative_slope, _DefaultSlope) and negative_slope != alpha:
+            explicit = not isinstance(negative_slope, _DefaultSlope)
+            if explicit and negative_slope != alpha:
                 raise ValueError(
                     "LeakyReLU received both `negative_slope` and its deprecated alias "
                     f"`alpha`, with different values. Received: negative_slope="
                     f"{negative_slope!r}, alpha={alpha!r}. Pass only `negative_slope`.")
-            warnings.warn("LeakyReLU: argument `alpha` is deprecated (Keras 3). Use "
-                          "`negative_slope` instead.", UserWarning, stacklevel=2)
+            warnings.warn("LeakyReLU: the argument `alpha` is deprecated (Keras 3). "
+                          "Use `negative_slope` instead.", UserWarning, stacklevel=2)
             negative_slope = alpha
         super().__init__(**kwargs)
         _check_non_negative("LeakyReLU", negative_slope=negative_slope)
@@ -148,9 +152,9 @@ class PReLU(_SameShape, Layer):
         alpha_initializer: initializer of alpha. Defaults to "Zeros".
         alpha_regularizer: optional regularizer of alpha. Defaults to None.
         alpha_constraint: optional constraint on alpha. Defaults to None.
-        shared_axes: axes (batch axis = 0 excluded) along which alpha is shared, e.g.
-            [1, 2] for one alpha per channel of (batch, height, width, channels) maps.
-            Defaults to None.
+        shared_axes: axes (1 = first axis after the batch) along which alpha is
+            shared, e.g. [1, 2] for one alpha per channel of (batch, height, width,
+            channels) maps. Defaults to None.
         **kwargs: base layer arguments.
 
     Example:
@@ -177,30 +181,33 @@ class PReLU(_SameShape, Layer):
         self.alpha = None
 
     def build(self, input_shape):
+        rank = len(input_shape)
         param_shape = list(input_shape[1:])
         for axis in self.shared_axes or ():
-            if not 1 <= axis < len(input_shape):
+            if not 1 <= axis < rank:
                 raise ValueError(
-                    f"PReLU `shared_axes` must be in [1, {len(input_shape) - 1}] for inputs "
-                    f"of rank {len(input_shape)}. Received: shared_axes={self.shared_axes}")
+                    f"PReLU `shared_axes` must lie in [1, {rank - 1}] for inputs of "
+                    f"rank {rank}. Received: shared_axes={self.shared_axes}")
             param_shape[axis - 1] = 1
         if any(d is None for d in param_shape):
             raise ValueError(
-                f"PReLU needs a known size on every non-shared axis; received input shape "
-                f"{tuple(input_shape)} with shared_axes={self.shared_axes}.")
-        self.alpha = self.add_weight(shape=param_shape, initializer=self.alpha_initializer,
-                                     regularizer=self.alpha_regularizer,
-                                     constraint=self.alpha_constraint, name="alpha")
+                "PReLU needs a known size on every axis it does not share; received "
+                f"input shape {tuple(input_shape)}, shared_axes={self.shared_axes}.")
+        self.alpha = self.add_weight(
+            shape=param_shape, initializer=self.alpha_initializer,
+            regularizer=self.alpha_regularizer, constraint=self.alpha_constraint,
+            name="alpha")
         self.built = True
 
     def call(self, inputs):
         x, alpha = inputs, self.alpha
         pos = x.data > 0
-        neg_part = np.where(pos, 0, x.data).astype(x.dtype, copy=False)  # min(x, 0)
         y = np.where(pos, x.data, alpha.data * x.data)
-        # dy/dx = 1 or alpha; dy/dalpha = min(x, 0) (the engine sums over broadcast axes)
-        return Tensor.from_op(y, (x, alpha), lambda g: (np.where(pos, g, g * alpha.data),
-                                                        g * neg_part), "prelu")
+
+        def vjp(g):  # dy/dx = 1 or alpha; dy/dalpha = min(x, 0), summed by the engine
+            gx = np.where(pos, g, g * alpha.data) if x.requires_grad else None
+            return gx, np.where(pos, 0, g * x.data)
+        return Tensor.from_op(y, (x, alpha), vjp, "prelu")
 
     def get_config(self):
         return {**super().get_config(),
@@ -229,7 +236,7 @@ class ELU(_SameShape, Layer):
         return activations.elu(inputs, alpha=self.alpha)
 
     def get_config(self):
-        # NOTE: Keras 3's ELU forgets `alpha` in its config; we keep it so it round-trips.
+        # NOTE: Keras 3's ELU leaves `alpha` out of its config; we keep it (round trip).
         return {**super().get_config(), "alpha": self.alpha}
 
 

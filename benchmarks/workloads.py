@@ -1,0 +1,453 @@
+"""Benchmark workloads and one runner per framework.
+
+A workload is a small MLP classifier (float32, softmax output, sparse categorical
+cross-entropy). Every runner of a case starts from the same initial weights and the same
+batch, so the loss of its first training step must agree across frameworks (`run.py`
+checks it). A runner exposes `train_step()` (forward + loss + backward + update) and
+`infer()` (inference-mode forward), both synchronous, and `timed(mode, n)`.
+
+Frameworks are imported lazily inside their runner, so a missing one only skips itself.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+SEED = 0
+BN_MOMENTUM, BN_EPSILON = 0.99, 1e-3  # Keras defaults (torch momentum = 1 - 0.99)
+ADAM = dict(lr=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7)  # Keras defaults
+
+
+@dataclass(frozen=True)
+class Workload:
+    """An MLP: [Flatten] → (Dense relu [→ BN]) × len(hidden) → Dense softmax."""
+
+    name: str
+    input_shape: tuple
+    hidden: tuple
+    classes: int
+    batch_norm: bool
+    optimizer: str  # "sgd", "sgd_nesterov" (momentum 0.9) or "adam"
+    init: str  # Keras name of the hidden kernels' initializer
+    batch_sizes: tuple
+    description: str
+
+    @property
+    def n_in(self) -> int:
+        return math.prod(self.input_shape)
+
+
+WORKLOADS = {w.name: w for w in [
+    Workload("W1", (32, 32, 3), (128, 128), 100, False, "sgd_nesterov", "he_normal",
+             (32, 256), "Flatten(32,32,3)→128→128→100, SGD nesterov"),
+    Workload("W2", (4,), (64, 128, 128, 64, 64), 3, True, "adam", "glorot_uniform",
+             (32,), "4→64→128→128→64→64→3, BN after each, Adam"),
+    Workload("W3", (784,), (300, 100), 10, True, "adam", "glorot_uniform",
+             (32, 256), "784→300→100→10, BN after each, Adam"),
+    Workload("W4", (784,), (2048, 2048), 10, False, "sgd", "glorot_uniform",
+             (512,), "784→2048→2048→10, SGD"),
+]}
+
+
+def make_batch(wl: Workload, batch: int):
+    """Deterministic float32 inputs and int64 labels for one case."""
+    rng = np.random.default_rng([SEED, int(wl.name[1:]), batch])
+    x = rng.standard_normal((batch, *wl.input_shape), dtype=np.float32)
+    y = rng.integers(0, wl.classes, size=batch, dtype=np.int64)
+    return x, y
+
+
+def make_weights(wl: Workload) -> list:
+    """Initial weights in Keras order: kernel, bias[, gamma, beta, mean, var] per layer."""
+    rng = np.random.default_rng([SEED, int(wl.name[1:])])
+    weights, fan_in = [], wl.n_in
+    for i, units in enumerate(wl.hidden + (wl.classes,)):
+        last = i == len(wl.hidden)
+        if wl.init == "he_normal" and not last:
+            kernel = rng.standard_normal((fan_in, units)) * math.sqrt(2.0 / fan_in)
+        else:
+            limit = math.sqrt(6.0 / (fan_in + units))
+            kernel = rng.uniform(-limit, limit, (fan_in, units))
+        weights += [kernel.astype(np.float32), np.zeros(units, np.float32)]
+        if wl.batch_norm and not last:
+            weights += [np.ones(units, np.float32), np.zeros(units, np.float32),
+                        np.zeros(units, np.float32), np.ones(units, np.float32)]
+        fan_in = units
+    return weights
+
+
+class Runner:
+    """Times `train_step` or `infer`; subclasses build their model in `__init__`."""
+
+    def prepare(self, mode: str) -> None:
+        """Untimed set-up before a block of `mode` steps (e.g. torch train()/eval())."""
+
+    def timed(self, mode: str, n: int) -> float:
+        """Seconds per step, averaged over `n` steps after one untimed step."""
+        self.prepare(mode)
+        step = self.train_step if mode == "train" else self.infer
+        step()
+        gc.collect()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        return (time.perf_counter() - t0) / n
+
+    def first_loss(self) -> float:
+        """Loss of one training step from the initial weights (call once, first)."""
+        self.prepare("train")
+        return float(np.asarray(self.train_step()))
+
+
+# ---- glassnet and Keras 3 (same API) ---------------------------------------------------
+def build_keras_like(k, wl: Workload, weights: list):
+    """Build and compile `wl` with the Keras API of module `k` (glassnet or keras)."""
+    layers = [k.layers.Input(shape=wl.input_shape)]
+    if len(wl.input_shape) > 1:
+        layers.append(k.layers.Flatten())
+    for units in wl.hidden:
+        layers.append(k.layers.Dense(units, activation="relu", kernel_initializer=wl.init))
+        if wl.batch_norm:
+            layers.append(k.layers.BatchNormalization())
+    layers.append(k.layers.Dense(wl.classes, activation="softmax"))
+    model = k.Sequential(layers)
+    optimizer = {"sgd": lambda: k.optimizers.SGD(0.01),
+                 "sgd_nesterov": lambda: k.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
+                 "adam": lambda: k.optimizers.Adam(ADAM["lr"])}[wl.optimizer]()
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.set_weights(weights)
+    return model
+
+
+class GlassnetRunner(Runner):
+    """glassnet: `train_on_batch` / `predict_on_batch`, or with `low_level=True` the
+    internal `_train_batch` step and a direct `model(x, training=False)` call."""
+
+    def __init__(self, wl, x, y, weights, low_level=False):
+        import glassnet
+        self.gn, self.x, self.y = glassnet, x, y
+        self.model = build_keras_like(glassnet, wl, weights)
+        if low_level:
+            self.train_step, self.infer = self._step, self._call
+
+    def train_step(self):
+        return self.model.train_on_batch(self.x, self.y)
+
+    def infer(self):
+        return self.model.predict_on_batch(self.x)
+
+    def _step(self):
+        loss, _ = self.model._train_batch(self.x, self.y, None,
+                                          self.model.trainable_variables)
+        return loss.data
+
+    def _call(self):
+        with self.gn.no_grad():
+            return self.model(self.x, training=False).data
+
+
+class KerasRunner(Runner):
+    """Keras 3 `train_on_batch` / `predict_on_batch` on whatever backend was imported."""
+
+    def __init__(self, wl, x, y, weights):
+        import keras
+        keras.utils.set_random_seed(SEED)
+        self.x, self.y = x, y
+        self.model = build_keras_like(keras, wl, weights)
+
+    def train_step(self):
+        return self.model.train_on_batch(self.x, self.y)
+
+    def infer(self):
+        return self.model.predict_on_batch(self.x)
+
+
+# ---- PyTorch eager ----------------------------------------------------------------------
+class TorchRunner(Runner):
+    """Idiomatic PyTorch: nn.Sequential, logits + F.cross_entropy, torch.optim."""
+
+    def __init__(self, wl, x, y, weights):
+        import torch
+        from torch import nn
+        torch.manual_seed(SEED)
+        self.torch = torch
+        it = iter(weights)
+
+        def load(tensor, array):
+            with torch.no_grad():
+                tensor.copy_(torch.from_numpy(array))
+
+        mods = [nn.Flatten()]
+        for layer, units in enumerate(wl.hidden + (wl.classes,)):
+            kernel, bias = next(it), next(it)
+            lin = nn.Linear(*kernel.shape)
+            load(lin.weight, kernel.T.copy())
+            load(lin.bias, bias)
+            mods.append(lin)
+            if layer < len(wl.hidden):
+                mods.append(nn.ReLU())
+                if wl.batch_norm:
+                    bn = nn.BatchNorm1d(units, eps=BN_EPSILON, momentum=1 - BN_MOMENTUM)
+                    for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
+                        load(t, next(it))
+                    mods.append(bn)
+        self.model = nn.Sequential(*mods)
+        params = self.model.parameters()
+        self.opt = {"sgd": lambda: torch.optim.SGD(params, lr=0.01),
+                    "sgd_nesterov": lambda: torch.optim.SGD(params, lr=0.01, momentum=0.9,
+                                                            nesterov=True),
+                    "adam": lambda: torch.optim.Adam(params, lr=ADAM["lr"],
+                                                     eps=ADAM["epsilon"])}[wl.optimizer]()
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def prepare(self, mode):
+        self.model.train(mode == "train")
+
+    def train_step(self):
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(self.x), self.y)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+    def infer(self):
+        with self.torch.inference_mode():
+            return self.torch.softmax(self.model(self.x), dim=1)
+
+
+# ---- JAX jit (pure jax.numpy, hand-written optimizer) -----------------------------------
+class JaxRunner(Runner):
+    """One jitted function for the whole train step (buffers donated), one for inference."""
+
+    def __init__(self, wl, x, y, weights):
+        import jax
+        import jax.numpy as jnp
+        self.jax, n_hidden, bn = jax, len(wl.hidden), wl.batch_norm
+        per = 6 if bn else 2
+        # params[i] = (kernel, bias[, gamma, beta]); stats[i] = (mean, var) for BN layers
+        params, stats, i = [], [], 0
+        for layer in range(n_hidden + 1):
+            if bn and layer < n_hidden:
+                w = weights[i:i + per]
+                params.append(tuple(map(jnp.asarray, w[:4])))
+                stats.append(tuple(map(jnp.asarray, w[4:])))
+                i += per
+            else:
+                params.append(tuple(map(jnp.asarray, weights[i:i + 2])))
+                i += 2
+
+        def forward(params, stats, x, train):
+            h, new_stats = x.reshape(x.shape[0], -1), []
+            for layer, p in enumerate(params[:-1]):
+                h = jax.nn.relu(h @ p[0] + p[1])
+                if bn:
+                    mean, var = stats[layer]
+                    if train:
+                        mu, sigma2 = h.mean(0), h.var(0)
+                        new_stats.append((BN_MOMENTUM * mean + (1 - BN_MOMENTUM) * mu,
+                                          BN_MOMENTUM * var + (1 - BN_MOMENTUM) * sigma2))
+                        mean, var = mu, sigma2
+                    h = (h - mean) * jax.lax.rsqrt(var + BN_EPSILON) * p[2] + p[3]
+            return h @ params[-1][0] + params[-1][1], new_stats
+
+        def loss_fn(params, stats, x, y):
+            logits, new_stats = forward(params, stats, x, True)
+            logp = jax.nn.log_softmax(logits)
+            return -jnp.take_along_axis(logp, y[:, None], axis=1).mean(), new_stats
+
+        tmap = jax.tree_util.tree_map
+        if wl.optimizer == "adam":
+            b1, b2, eps, lr = ADAM["beta_1"], ADAM["beta_2"], ADAM["epsilon"], ADAM["lr"]
+            opt_state = (tmap(jnp.zeros_like, params), tmap(jnp.zeros_like, params),
+                         jnp.zeros((), jnp.float32))
+
+            def update(params, grads, state):
+                m, v, t = state
+                t = t + 1
+                m = tmap(lambda m, g: m + (1 - b1) * (g - m), m, grads)
+                v = tmap(lambda v, g: v + (1 - b2) * (g * g - v), v, grads)
+                step = lr * jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+                params = tmap(lambda p, m, v: p - step * m / (jnp.sqrt(v) + eps),
+                              params, m, v)
+                return params, (m, v, t)
+        elif wl.optimizer == "sgd_nesterov":
+            opt_state = tmap(jnp.zeros_like, params)
+
+            def update(params, grads, v):
+                v = tmap(lambda v, g: 0.9 * v - 0.01 * g, v, grads)
+                return tmap(lambda p, v, g: p + 0.9 * v - 0.01 * g, params, v, grads), v
+        else:
+            opt_state = ()
+
+            def update(params, grads, state):
+                return tmap(lambda p, g: p - 0.01 * g, params, grads), state
+
+        def train_step(params, opt_state, stats, x, y):
+            (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                params, stats, x, y)
+            params, opt_state = update(params, grads, opt_state)
+            return params, opt_state, new_stats, loss
+
+        self._train = jax.jit(train_step, donate_argnums=(0, 1, 2))
+        self._infer = jax.jit(lambda params, stats, x: jax.nn.softmax(
+            forward(params, stats, x, False)[0]))
+        self.state = (params, opt_state, stats)
+        self.x, self.y = jax.device_put(x), jax.device_put(y)
+
+    def train_step(self):
+        *self.state, loss = self._train(*self.state, self.x, self.y)
+        self.jax.block_until_ready((self.state, loss))
+        return loss
+
+    def infer(self):
+        return self._infer(self.state[0], self.state[2], self.x).block_until_ready()
+
+
+# ---- NumPy floor ------------------------------------------------------------------------
+class NumpyFloorRunner(Runner):
+    """Straight-line NumPy for the same net: the floor a NumPy library can approach.
+
+    Trainable weights live in one flat buffer (and their gradients in another), so each
+    optimizer update is a handful of whole-buffer ufunc calls; gradients are written in
+    place with `out=`.
+    """
+
+    def __init__(self, wl, x, y, weights):
+        self.wl, self.bn, self.y = wl, wl.batch_norm, y
+        self.x = x.reshape(len(x), -1)
+        self.rows = np.arange(len(x))
+        trainable, self.stats = [], []
+        per = 6 if self.bn else 2
+        i = 0
+        for layer in range(len(wl.hidden) + 1):
+            bn_layer = self.bn and layer < len(wl.hidden)
+            n = 4 if bn_layer else 2
+            trainable.append(weights[i:i + n])
+            if bn_layer:
+                self.stats.append([w.copy() for w in weights[i + 4:i + 6]])
+            i += per if bn_layer else 2
+        flat = [w for group in trainable for w in group]
+        self.w = np.concatenate([w.ravel() for w in flat])
+        self.g = np.zeros_like(self.w)
+        self.params, self.grads, off = [], [], 0
+        for group in trainable:
+            p, g = [], []
+            for w in group:
+                p.append(self.w[off:off + w.size].reshape(w.shape))
+                g.append(self.g[off:off + w.size].reshape(w.shape))
+                off += w.size
+            self.params.append(p)
+            self.grads.append(g)
+        n_slots = {"sgd": 0, "sgd_nesterov": 1, "adam": 2}[wl.optimizer]
+        self.slots = [np.zeros_like(self.w) for _ in range(n_slots)]
+        self.t = 0
+
+    def train_step(self):
+        h, cache = self.x, []
+        for layer, p in enumerate(self.params[:-1]):
+            a = h @ p[0]
+            a += p[1]
+            np.maximum(a, 0, out=a)
+            if self.bn:
+                mu = a.mean(0)
+                xc = a - mu
+                var = np.mean(xc * xc, axis=0)
+                inv = 1.0 / np.sqrt(var + BN_EPSILON)
+                xhat = xc * inv
+                cache.append((h, a, xhat, inv))
+                h = xhat * p[2]
+                h += p[3]
+                mean_mv = self.stats[layer]
+                mean_mv[0] *= BN_MOMENTUM
+                mean_mv[0] += (1 - BN_MOMENTUM) * mu
+                mean_mv[1] *= BN_MOMENTUM
+                mean_mv[1] += (1 - BN_MOMENTUM) * var
+            else:
+                cache.append((h, a))
+                h = a
+        z = h @ self.params[-1][0]
+        z += self.params[-1][1]
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        loss = -np.log(z[self.rows, self.y]).mean()
+        z[self.rows, self.y] -= 1.0  # dL/dlogits = (p - onehot) / batch
+        z /= len(z)
+        g, h_in = z, h
+        for layer in range(len(self.params) - 1, -1, -1):
+            p, gr = self.params[layer], self.grads[layer]
+            if layer < len(self.params) - 1:  # back through BN and relu of this layer
+                if self.bn:
+                    h_in, a, xhat, inv = cache[layer]
+                    np.sum(g, axis=0, out=gr[3])
+                    np.sum(g * xhat, axis=0, out=gr[2])
+                    g = (p[2] * inv / len(g)) * (len(g) * g - gr[3] - xhat * gr[2])
+                else:
+                    h_in, a = cache[layer]
+                g *= a > 0
+            np.matmul(h_in.T, g, out=gr[0])
+            np.sum(g, axis=0, out=gr[1])
+            if layer:
+                g = g @ p[0].T
+        self._update()
+        return loss
+
+    def _update(self):
+        w, g, opt = self.w, self.g, self.wl.optimizer
+        if opt == "sgd":
+            g *= 0.01
+            w -= g
+        elif opt == "sgd_nesterov":  # Keras: v = m·v - lr·g;  w += m·v - lr·g
+            v, = self.slots
+            g *= 0.01
+            v *= 0.9
+            v -= g
+            w -= g
+            w += 0.9 * v
+        else:  # Adam, Keras form
+            m, v = self.slots
+            self.t += 1
+            b1, b2 = ADAM["beta_1"], ADAM["beta_2"]
+            m += (1 - b1) * (g - m)
+            g *= g
+            v += (1 - b2) * (g - v)
+            step = ADAM["lr"] * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+            np.sqrt(v, out=g)
+            g += ADAM["epsilon"]
+            np.divide(m, g, out=g)
+            g *= step
+            w -= g
+
+    def infer(self):
+        h = self.x
+        for layer, p in enumerate(self.params[:-1]):
+            a = h @ p[0]
+            a += p[1]
+            np.maximum(a, 0, out=a)
+            if self.bn:
+                mean, var = self.stats[layer]
+                scale = p[2] / np.sqrt(var + BN_EPSILON)
+                a *= scale
+                a += p[3] - mean * scale
+            h = a
+        z = h @ self.params[-1][0]
+        z += self.params[-1][1]
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+
+RUNNERS = {
+    "glassnet": lambda wl, x, y, w: GlassnetRunner(wl, x, y, w),
+    "glassnet-step": lambda wl, x, y, w: GlassnetRunner(wl, x, y, w, low_level=True),
+    "numpy": NumpyFloorRunner,
+    "torch": TorchRunner,
+    "jax": JaxRunner,
+    "keras": KerasRunner,
+}
