@@ -39,6 +39,8 @@ FRAMEWORKS = {
     "keras-jax": ("Keras 3 (jax)", "keras-jax", {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}),
     "keras-torch": ("Keras 3 (torch)", "keras-torch", {"KERAS_BACKEND": "torch"}),
 }
+INFER_LABELS = {"glassnet": "glassnet (predict_on_batch)",
+                "glassnet-step": "glassnet (call under no_grad)"}
 GLASSNET = ("glassnet", "glassnet-step")
 MODES = ("train", "infer")
 
@@ -222,14 +224,23 @@ def start_workers(frameworks: list, threads: int, log_dir: Path):
 
 
 def calibrate(w: Worker, fw: str, mode: str, target: float, quick: bool) -> tuple:
-    """Warm up, then choose the steps per block so that a block lasts about `target`."""
+    """Warm up, then choose the steps per block so that a block lasts about `target`.
+
+    Blocks grow until one lasts a tenth of the target; the fastest of two such blocks sets
+    the step time, so that a burst of load during calibration does not shrink the blocks.
+    """
     if quick:  # the single round is the warm-up too
         return {}, 1
-    w.ask(cmd="time", fw=fw, mode=mode, n=3)  # JIT-compiles infer paths, fills caches
-    msg = w.ask(cmd="time", fw=fw, mode=mode, n=3)
+    n = 1
+    while True:
+        msg = w.ask(cmd="time", fw=fw, mode=mode, n=n)  # also compiles the infer paths
+        if "error" in msg or msg["s"] * n >= target / 10 or n >= 10_000:
+            break
+        n = min(10_000, max(2 * n, math.ceil(target / 10 / max(msg["s"], 1e-7))))
     if "error" in msg:
         return msg, 0
-    return msg, max(1, min(100_000, math.ceil(target / max(msg["s"], 1e-7))))
+    best = min(msg["s"], w.ask(cmd="time", fw=fw, mode=mode, n=n).get("s", msg["s"]))
+    return msg, max(1, min(100_000, math.ceil(target / max(best, 1e-7))))
 
 
 def summarise(samples: list) -> dict:
@@ -289,21 +300,26 @@ def bench_case(case: tuple, handles: dict, args) -> dict:
 
 
 def ratios(results: dict) -> dict:
-    """glassnet / PyTorch eager and glassnet / fastest non-glassnet peer, per mode."""
+    """glassnet / PyTorch eager and glassnet / fastest peer (lowest median), per mode.
+
+    Each ratio is the median over rounds of the ratio within a round: the two blocks ran
+    seconds apart, so slow drifts in machine load cancel.
+    """
     out = {}
     for mode in MODES:
-        peers = {fw: r[mode]["median_ms"] for fw, r in results.items()
-                 if fw not in GLASSNET and mode in r}
-        fastest = min(peers, key=peers.get) if peers else None
+        peers = {fw: r[mode] for fw, r in results.items() if fw not in GLASSNET and mode in r}
+        fastest = min(peers, key=lambda fw: peers[fw]["median_ms"]) if peers else None
         for gfw in GLASSNET:
-            g = results.get(gfw, {}).get(mode, {}).get("median_ms")
+            g = results.get(gfw, {}).get(mode)
             if g is None:
                 continue
             entry = out.setdefault(mode, {}).setdefault(gfw, {})
-            if "torch" in peers:
-                entry["vs_torch"] = g / peers["torch"]
+            for key, peer in (("vs_torch", "torch"), ("vs_fastest", fastest)):
+                if peer in peers:
+                    pairs = zip(g["samples_ms"], peers[peer]["samples_ms"])
+                    entry[key] = statistics.median(a / b for a, b in pairs)
             if fastest:
-                entry["vs_fastest"], entry["fastest"] = g / peers[fastest], fastest
+                entry["fastest"] = fastest
     return out
 
 
@@ -323,11 +339,14 @@ def markdown(report: dict) -> str:
              f"{meta['rounds']} round(s), blocks of ≥ {meta['target_s']} s; load average "
              f"{meta['loadavg_start']} → {meta['loadavg_end']}.", "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v),
-             "", "ms per step: median over rounds (min–max). Ratios use glassnet "
-             "(train_on_batch), with glassnet (step) in brackets; the fastest peer is the "
-             "fastest non-glassnet column.", ""]
+             "", "ms per step: median over rounds (min–max). Ratios: median over rounds of the "
+             "ratio within each round, for glassnet (train_on_batch / predict_on_batch), "
+             "with glassnet (step / call) in brackets; the fastest peer is the "
+             "non-glassnet column with the lowest median.", ""]
     for mode, title in (("train", "Training step"), ("infer", "Inference")):
-        head = ["case"] + [FRAMEWORKS[fw][0] for fw in fws] + ["gn / torch", "gn / fastest"]
+        labels = INFER_LABELS if mode == "infer" else {}
+        head = ["case"] + [labels.get(fw, FRAMEWORKS[fw][0]) for fw in fws]
+        head += ["gn / torch", "gn / fastest"]
         lines += [f"## {title} (ms)", "", "| " + " | ".join(head) + " |",
                   "|" + "---|" * len(head)]
         for c in report["cases"]:
@@ -374,7 +393,8 @@ def markdown(report: dict) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="one round of 1-step blocks (smoke)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: one round of 1-step blocks, one small batch per workload")
     p.add_argument("--workloads", default="W1,W2,W3,W4")
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                    help=f"subset of {','.join(FRAMEWORKS)}")
@@ -383,7 +403,8 @@ def parse_args(argv=None):
     p.add_argument("--pause", type=float, default=0.05, help="idle seconds between blocks")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--no-startup", action="store_true", help="skip import/first-step timing")
-    p.add_argument("--out", type=Path, help="JSON path (default results/latest.json)")
+    p.add_argument("--out", type=Path, help="JSON path, table next to it (default "
+                   "results/latest.json + results.md; --quick: results/quick.json + .md)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
@@ -405,6 +426,8 @@ def main(argv=None) -> dict:
         raise SystemExit(f"unknown workload/framework {unknown}; choose from "
                          f"{list(workloads.WORKLOADS)} and {list(FRAMEWORKS)}")
     cases = [(n, b) for n in names for b in workloads.WORKLOADS[n].batch_sizes]
+    if args.quick:  # smoke run: each workload once, at its smallest batch, at most 64
+        cases = [(n, min(64, *workloads.WORKLOADS[n].batch_sizes)) for n in names]
     RESULTS.mkdir(exist_ok=True)
     t_start = time.perf_counter()
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -437,11 +460,10 @@ def main(argv=None) -> dict:
     table = markdown(report)
     print("\n" + table)
     out = args.out or RESULTS / ("quick.json" if args.quick else "latest.json")
+    md = out.with_suffix(".md") if args.quick or args.out else HERE / "results.md"
     out.write_text(json.dumps(report, indent=1))
-    if not args.quick and args.out is None:
-        (HERE / "results.md").write_text(table + "\n")
-    print(f"wrote {out}" + ("" if args.quick else f" and {HERE / 'results.md'}")
-          + f" in {meta['wall_s']} s")
+    md.write_text(table + "\n")
+    print(f"wrote {out} and {md} in {meta['wall_s']} s")
     return report
 
 

@@ -327,3 +327,18 @@ def test_low_level_surface_variable_apply_gradients():
     assert t.dtype == np.float32
     init = keras.initializers.GlorotUniform(seed=1)
     assert init((3, 4), dtype="float32").shape == (3, 4)
+
+
+def test_blas_thread_control_round_trips_and_fit_restores_it():
+    from glassnet import backend
+    before = backend.get_blas_threads()
+    if before is None:
+        pytest.skip("this NumPy's BLAS exposes no thread control")
+    previous = backend.set_blas_threads(1)
+    assert previous == before and backend.get_blas_threads() == 1
+    backend.set_blas_threads(before)
+    x, y = blobs()
+    model = compiled_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    assert backend.get_blas_threads() == before
+    assert backend.blas_threads_for(32 * 4 * 3) == 1

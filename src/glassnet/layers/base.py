@@ -236,9 +236,10 @@ class Layer:
             )
 
     def __call__(self, inputs, training=None, **kwargs):
-        symbolic = _symbolic_call(self, inputs, training, kwargs)
-        if symbolic is not None:
-            return symbolic
+        if type(inputs) is not Tensor:
+            symbolic = _symbolic_call(self, inputs, training, kwargs)
+            if symbolic is not None:
+                return symbolic
         if not isinstance(inputs, Tensor):
             inputs = _to_input_tensor(inputs, self.dtype, self.name)
         if not self.built:

@@ -1,6 +1,7 @@
 """Sequential: a plain stack of layers, each with one input and one output."""
 from __future__ import annotations
 
+from ..autograd import Tensor
 from ..layers.base import Layer, shape_str
 from ..layers.input_layer import InputLayer, KerasTensor
 from .model import Model
@@ -88,9 +89,19 @@ class Sequential(Model):
         self.built = bool(self._layers)
 
     def call(self, inputs, training=False):
-        x = inputs
-        for layer in self._layers:
-            x = layer(x, training=training)
+        layers = self._layers
+        if not layers:
+            return inputs
+        x = layers[0](inputs, training=training)
+        # NOTE: inside a built stack each layer's input shape was checked at build time, so
+        # later layers skip Layer.__call__'s conversion and checks: a third of the Python
+        # overhead of a small-batch step.
+        for layer in layers[1:]:
+            if layer.built and type(x) is Tensor:
+                x = layer.call(x, training=training) if layer._call_has_training \
+                    else layer.call(x)
+            else:
+                x = layer(x, training=training)
         return x
 
     def check_input_shape(self, shape):

@@ -6,6 +6,7 @@ Prediction and evaluation run under no_grad with training=False.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 
@@ -113,11 +114,17 @@ class Trainer:
         return loss
 
     def _penalties(self) -> list:
-        out = list(self.losses) if hasattr(self, "losses") else []
-        for var in self.trainable_variables:
-            if var.regularizer is not None and callable(var.regularizer):
-                out.append(var.regularizer(var))
+        """Regularisation terms: layers' `losses` and each regularised variable's penalty."""
+        regularized = self.__dict__.get("_regularized_cache")
+        if regularized is None:
+            regularized = [v for v in self.trainable_variables
+                           if v.regularizer is not None and callable(v.regularizer)]
+        out = list(self.losses) if self._has_layer_losses() else []
+        out.extend(var.regularizer(var) for var in regularized)
         return out
+
+    def _has_layer_losses(self) -> bool:
+        return any(layer._losses for layer in _all_layers(self))
 
     # ---- one step -----------------------------------------------------------------------
     def _train_batch(self, x, y, sample_weight, variables):
@@ -149,6 +156,8 @@ class Trainer:
 
     def _trainable_for_step(self):
         variables = self.trainable_variables
+        self._regularized_cache = [v for v in variables
+                                   if v.regularizer is not None and callable(v.regularizer)]
         if not variables:
             raise ValueError(
                 f"Model {self.name!r} has no trainable weights: every layer is frozen "
@@ -195,6 +204,14 @@ class Trainer:
         self.history = history
         self.stop_training = False
         self._warn_shared_layers()
+        with _blas_scope(self, batch_size):
+            return self._fit_epochs(x, y, sample_weight, batch_size, epochs, initial_epoch,
+                                    shuffle, validation_data, validation_batch_size,
+                                    validation_freq, cb, rng, n, history)
+
+    def _fit_epochs(self, x, y, sample_weight, batch_size, epochs, initial_epoch, shuffle,
+                    validation_data, validation_batch_size, validation_freq, cb, rng, n,
+                    history):
         cb.call("on_train_begin", {})
         want_batch = cb.wants("on_train_batch_end")
         want_batch_begin = cb.wants("on_train_batch_begin")
@@ -260,7 +277,8 @@ class Trainer:
             raise ValueError("evaluate() needs targets `y`.")
         cb = CallbackList(_as_list(callbacks), model=self)
         cb.call("on_test_begin", {})
-        logs = self._evaluate_arrays(x, y, sample_weight, int(batch_size or 32))
+        with _blas_scope(self, int(batch_size or 32)):
+            logs = self._evaluate_arrays(x, y, sample_weight, int(batch_size or 32))
         cb.call("on_test_end", logs)
         if _resolve_verbose(verbose):
             from .progbar import format_logs
@@ -279,7 +297,7 @@ class Trainer:
         cb = CallbackList(_as_list(callbacks), model=self)
         cb.call("on_predict_begin", {})
         outs = []
-        with no_grad():
+        with no_grad(), _blas_scope(self, batch_size):
             for i, a in enumerate(range(0, len(x), batch_size)):
                 outs.append(self(x[a:a + batch_size], training=False).data)
                 cb.call("on_predict_batch_end", i, {})
@@ -297,7 +315,8 @@ class Trainer:
         if not self.built:
             self._build_from_data(x)
         self.reset_metrics()
-        loss, y_pred = self._train_batch(x, y, sample_weight, self._trainable_for_step())
+        with _blas_scope(self, len(x)):
+            loss, y_pred = self._train_batch(x, y, sample_weight, self._trainable_for_step())
         self._update_metrics(loss, y, y_pred, sample_weight, len(x))
         return self._return(self._logs(), return_dict)
 
@@ -317,6 +336,29 @@ class Trainer:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
+
+
+@contextlib.contextmanager
+def _blas_scope(model, batch_size):
+    """Run with one BLAS thread when the model's matrix products are small (see backend)."""
+    largest = max((batch_size * w.shape[0] * w.shape[1] for w in model.weights
+                   if w.ndim == 2), default=0)
+    threads = backend.blas_threads_for(largest)
+    previous = None if threads is None else backend.set_blas_threads(threads)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            backend.set_blas_threads(previous)
+
+
+def _all_layers(layer):
+    stack, out = list(layer._layers), []
+    while stack:
+        sub = stack.pop()
+        out.append(sub)
+        stack.extend(sub._layers)
+    return out
 
 
 def _as_list(value):
