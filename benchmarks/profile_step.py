@@ -12,7 +12,8 @@ For each case and for glassnet's `train_on_batch` and `_train_batch` ("step") pa
    that counts every ufunc (operators, reductions, matmul) and every NumPy API function it
    reaches. Everything computed from the batch (forward, loss, backward) is counted; the
    optimizer's update on its own flat buffers is not (it never touches the batch). The
-   hand-written NumPy floor is counted the same way, for reference.
+   hand-written NumPy floor is counted too, for reference (its optimizer update included,
+   listed separately).
 """
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ class Counted(np.ndarray):
         if out is not None:
             kwargs["out"] = tuple(_plain(o) for o in out)
         result = getattr(ufunc, method)(*inputs, **kwargs)
-        if out is not None:
-            return out[0] if len(out) == 1 else out
+        if out is not None:  # results written in place stay countable too
+            return _counted(out[0] if len(out) == 1 else tuple(out))
         return _counted(result)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -67,19 +68,37 @@ def _counted(r):
     return r.view(Counted) if type(r) is np.ndarray else r
 
 
+def _counted_tree(value):
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.view(Counted)
+    if isinstance(value, list):
+        return [_counted_tree(v) for v in value]
+    return value
+
+
 def numpy_calls(runner, steps: int) -> collections.Counter:
     """NumPy calls per training step reachable from the (Counted) input batch.
 
     glassnet gets the batch as a `glassnet.Tensor`, because its input checks call
-    `np.asarray`, which would turn the subclass back into a plain ndarray.
+    `np.asarray`, which would turn the subclass back into a plain ndarray. The floor's
+    buffers are all made Counted, so its count includes its optimizer update.
     """
-    x = runner.x.view(Counted)
-    runner.x = x if not hasattr(runner, "gn") else runner.gn.Tensor(x)
+    if hasattr(runner, "gn"):
+        runner.x = runner.gn.Tensor(runner.x.view(Counted))
+    else:  # the floor keeps preallocated buffers: count through all of them
+        for name, value in vars(runner).items():
+            setattr(runner, name, _counted_tree(value))
     runner.train_step()  # the first step may build caches
     COUNTS.clear()
     for _ in range(steps):
         runner.train_step()
-    return collections.Counter({k: v / steps for k, v in COUNTS.items()})
+    per_step = collections.Counter({k: v / steps for k, v in COUNTS.items()})
+    if hasattr(runner, "gn"):
+        return per_step, 0
+    COUNTS.clear()
+    runner._update()
+    update = sum(COUNTS.values())
+    return per_step - COUNTS, update
 
 
 def profile(runner, steps: int, top: int) -> None:
@@ -149,10 +168,11 @@ def main(argv=None) -> None:
             profile(workloads.RUNNERS[fw](wl, x, y, weights), args.steps, args.top)
         for label, fw in (("glassnet (step)", "glassnet-step"), ("NumPy floor", "numpy")):
             counts[label] = numpy_calls(workloads.RUNNERS[fw](wl, x, y, weights), 20)
-        print("\n-- NumPy calls per step reachable from the batch (optimizer update excluded)")
-        for label, c in counts.items():
+        print("\n-- NumPy calls per step: forward + loss + backward (optimizer update apart)")
+        for label, (c, update) in counts.items():
             top = ", ".join(f"{k} {v:g}" for k, v in c.most_common(12))
-            print(f"  {label}: {sum(c.values()):g} calls — {top}")
+            extra = f" (+ {update} in its optimizer update)" if update else ""
+            print(f"  {label}: {sum(c.values()):g} calls{extra} — {top}")
 
 
 if __name__ == "__main__":

@@ -253,8 +253,8 @@ def summarise(samples: list) -> dict:
 def bench_case(case: tuple, handles: dict, args) -> dict:
     """Set up every framework on one case, check losses, time round-robin rounds."""
     wl_name, batch = case
-    out = {"workload": wl_name, "batch": batch, "first_loss": {}, "errors": {},
-           "steps_per_block": {}, "results": {}}
+    out = {"workload": wl_name, "batch": batch, "first_loss": {}, "build_and_first_step_s": {},
+           "errors": {}, "steps_per_block": {}, "results": {}}
     live = []
     for fw, w in handles.items():
         msg = w.ask(cmd="setup", fw=fw, workload=wl_name, batch=batch)
@@ -262,6 +262,7 @@ def bench_case(case: tuple, handles: dict, args) -> dict:
             out["errors"][fw] = msg["error"]
             continue
         out["first_loss"][fw] = msg["loss"]
+        out["build_and_first_step_s"][fw] = msg["first_s"]
         live.append(fw)
     losses = list(out["first_loss"].values())
     if losses and (max(losses) - min(losses)) > 1e-3 * abs(statistics.median(losses)):
@@ -374,11 +375,21 @@ def markdown(report: dict) -> str:
         lines += ["", "Slowest glassnet modules to import (self ms): "
                   + ", ".join(f"{k} {v:.1f}" for k, v in slow.items()), ""]
     if report.get("first_step"):
-        lines += ["| case | import glassnet+workloads (s) | build+compile (s) | first step (ms) "
+        lines += ["glassnet in a fresh process (train_on_batch):", "",
+                  "| case | import glassnet+workloads (s) | build+compile (s) | first step (ms) "
                   "| later step (ms) |", "|---|---|---|---|---|"]
         for k, v in report["first_step"].items():
             lines.append(f"| {k} | {v['import_s']:.3f} | {v['build_s']:.3f} | "
                          f"{v['first_step_s'] * 1e3:.1f} | {v['steady_step_s'] * 1e3:.2f} |")
+        lines.append("")
+    if report["cases"]:
+        head = ["case"] + [FRAMEWORKS[fw][0] for fw in fws]
+        lines += ["Build + compile + first training step in an already-imported worker (ms):",
+                  "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for c in report["cases"]:
+            firsts = c["build_and_first_step_s"]
+            lines.append("| " + " | ".join([f"{c['workload']} b{c['batch']}"] + [
+                f"{firsts[fw] * 1e3:.0f}" if fw in firsts else "–" for fw in fws]) + " |")
         lines.append("")
     notes = [f"- skipped {fw}: {why}" for fw, why in report["skipped"].items()]
     for c in report["cases"]:
@@ -435,6 +446,9 @@ def main(argv=None) -> dict:
             "cores": os.cpu_count(), "threads": args.threads, "rounds": args.rounds,
             "target_s": args.target, "quick": args.quick, "frameworks": frameworks,
             "loadavg_start": _loadavg()}
+    if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
+        print(f"WARNING: load average {meta['loadavg_start']}: other processes are running; "
+              "timings will be noisy (see the min–max spread)")
     handles, meta["versions"], skipped, procs = start_workers(frameworks, args.threads, RESULTS)
     print(f"workers ready in {time.perf_counter() - t_start:.1f} s", flush=True)
     for fw, why in skipped.items():
@@ -444,8 +458,9 @@ def main(argv=None) -> dict:
         for case in cases:
             print(f"{case[0]} batch {case[1]}: {workloads.WORKLOADS[case[0]].description}",
                   flush=True)
-            t0 = time.perf_counter()
+            t0, load = time.perf_counter(), _loadavg()
             report["cases"].append(bench_case(case, handles, args))
+            report["cases"][-1]["loadavg"] = load
             print(f"  done in {time.perf_counter() - t0:.1f} s", flush=True)
     finally:
         for w in procs:

@@ -312,130 +312,131 @@ class JaxRunner(Runner):
 class NumpyFloorRunner(Runner):
     """Straight-line NumPy for the same net: the floor a NumPy library can approach.
 
-    Trainable weights live in one flat buffer (and their gradients in another), so each
-    optimizer update is a handful of whole-buffer ufunc calls; gradients are written in
-    place with `out=`.
+    Every activation and gradient buffer is allocated once and written with `out=`. The
+    trainable weights live in one flat buffer (their gradients in another), so the
+    optimizer update is a handful of whole-buffer ufunc calls with no temporaries.
     """
 
     def __init__(self, wl, x, y, weights):
-        self.wl, self.bn, self.y = wl, wl.batch_norm, y
+        self.opt, self.bn, self.y = wl.optimizer, wl.batch_norm, y
         self.x = x.reshape(len(x), -1)
-        self.rows = np.arange(len(x))
-        trainable, self.stats = [], []
-        per = 6 if self.bn else 2
-        i = 0
+        self.rows, n = np.arange(len(x)), len(x)
+        trainable, self.stats, i = [], [], 0
         for layer in range(len(wl.hidden) + 1):
-            bn_layer = self.bn and layer < len(wl.hidden)
-            n = 4 if bn_layer else 2
-            trainable.append(weights[i:i + n])
-            if bn_layer:
-                self.stats.append([w.copy() for w in weights[i + 4:i + 6]])
-            i += per if bn_layer else 2
-        flat = [w for group in trainable for w in group]
-        self.w = np.concatenate([w.ravel() for w in flat])
-        self.g = np.zeros_like(self.w)
+            k = 4 if self.bn and layer < len(wl.hidden) else 2  # kernel, bias[, gamma, beta]
+            trainable.append(weights[i:i + k])
+            if k == 4:  # moving mean and variance stacked: one update for both
+                self.stats.append(np.stack(weights[i + 4:i + 6]))
+            i += k + (2 if k == 4 else 0)
+        self.w = np.concatenate([w.ravel() for group in trainable for w in group])
+        self.g, self.scratch = np.zeros_like(self.w), np.empty_like(self.w)
         self.params, self.grads, off = [], [], 0
-        for group in trainable:
-            p, g = [], []
+        for group in trainable:  # views into the flat buffers
+            self.params.append([])
+            self.grads.append([])
             for w in group:
-                p.append(self.w[off:off + w.size].reshape(w.shape))
-                g.append(self.g[off:off + w.size].reshape(w.shape))
+                self.params[-1].append(self.w[off:off + w.size].reshape(w.shape))
+                self.grads[-1].append(self.g[off:off + w.size].reshape(w.shape))
                 off += w.size
-            self.params.append(p)
-            self.grads.append(g)
+        units = [p[0].shape[1] for p in self.params]
+        self.act = [np.empty((n, u), np.float32) for u in units]  # relu outputs, then logits
+        self.xhat = [np.empty((n, u), np.float32) for u in units[:-1]] if self.bn else []
+        self.out = [np.empty((n, u), np.float32) for u in units[:-1]] if self.bn else []
+        self.batch_stats = [np.empty((2, u), np.float32) for u in units[:-1]]
+        self.dx = [np.empty((n, p[0].shape[0]), np.float32) for p in self.params[1:]]
         n_slots = {"sgd": 0, "sgd_nesterov": 1, "adam": 2}[wl.optimizer]
         self.slots = [np.zeros_like(self.w) for _ in range(n_slots)]
         self.t = 0
 
     def train_step(self):
-        h, cache = self.x, []
+        h, inv_std = self.x, []
         for layer, p in enumerate(self.params[:-1]):
-            a = h @ p[0]
+            a = np.matmul(h, p[0], out=self.act[layer])
             a += p[1]
             np.maximum(a, 0, out=a)
-            if self.bn:
-                mu = a.mean(0)
-                xc = a - mu
-                var = np.mean(xc * xc, axis=0)
-                inv = 1.0 / np.sqrt(var + BN_EPSILON)
-                xhat = xc * inv
-                cache.append((h, a, xhat, inv))
-                h = xhat * p[2]
+            h = a
+            if self.bn:  # y = gamma * (a - mean) / sqrt(var + eps) + beta
+                mean_var, xhat = self.batch_stats[layer], self.xhat[layer]
+                np.mean(a, axis=0, out=mean_var[0])
+                np.subtract(a, mean_var[0], out=xhat)
+                np.mean(np.square(xhat, out=self.out[layer]), axis=0, out=mean_var[1])
+                inv = 1.0 / np.sqrt(mean_var[1] + BN_EPSILON)
+                xhat *= inv
+                h = np.multiply(xhat, p[2], out=self.out[layer])
                 h += p[3]
-                mean_mv = self.stats[layer]
-                mean_mv[0] *= BN_MOMENTUM
-                mean_mv[0] += (1 - BN_MOMENTUM) * mu
-                mean_mv[1] *= BN_MOMENTUM
-                mean_mv[1] += (1 - BN_MOMENTUM) * var
-            else:
-                cache.append((h, a))
-                h = a
-        z = h @ self.params[-1][0]
+                inv_std.append(inv)
+                stats = self.stats[layer]  # moving = m * moving + (1 - m) * batch
+                stats *= BN_MOMENTUM
+                stats += (1 - BN_MOMENTUM) * mean_var
+        z = np.matmul(h, self.params[-1][0], out=self.act[-1])
         z += self.params[-1][1]
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
         loss = -np.log(z[self.rows, self.y]).mean()
-        z[self.rows, self.y] -= 1.0  # dL/dlogits = (p - onehot) / batch
+        z[self.rows, self.y] -= 1.0  # dL/dlogits = (softmax - onehot) / batch
         z /= len(z)
-        g, h_in = z, h
+        g = z
         for layer in range(len(self.params) - 1, -1, -1):
             p, gr = self.params[layer], self.grads[layer]
-            if layer < len(self.params) - 1:  # back through BN and relu of this layer
-                if self.bn:
-                    h_in, a, xhat, inv = cache[layer]
+            if layer < len(self.params) - 1:  # back through this layer's BN, then relu
+                a = self.act[layer]
+                if self.bn:  # dx = gamma*inv/N * (N*g - sum(g) - xhat * sum(g*xhat))
+                    xhat = self.xhat[layer]
                     np.sum(g, axis=0, out=gr[3])
-                    np.sum(g * xhat, axis=0, out=gr[2])
-                    g = (p[2] * inv / len(g)) * (len(g) * g - gr[3] - xhat * gr[2])
-                else:
-                    h_in, a = cache[layer]
+                    np.sum(np.multiply(g, xhat, out=self.out[layer]), axis=0, out=gr[2])
+                    g *= len(g)
+                    g -= gr[3]
+                    g -= np.multiply(xhat, gr[2], out=self.out[layer])
+                    g *= p[2] * (inv_std[layer] / len(g))
                 g *= a > 0
+            h_in = self.x if layer == 0 else (self.out if self.bn else self.act)[layer - 1]
             np.matmul(h_in.T, g, out=gr[0])
             np.sum(g, axis=0, out=gr[1])
             if layer:
-                g = g @ p[0].T
+                g = np.matmul(g, p[0].T, out=self.dx[layer - 1])
         self._update()
         return loss
 
     def _update(self):
-        w, g, opt = self.w, self.g, self.wl.optimizer
-        if opt == "sgd":
+        w, g, tmp = self.w, self.g, self.scratch
+        if self.opt == "sgd":  # w -= lr * g
             g *= 0.01
             w -= g
-        elif opt == "sgd_nesterov":  # Keras: v = m·v - lr·g;  w += m·v - lr·g
+        elif self.opt == "sgd_nesterov":  # Keras: v = m*v - lr*g;  w += m*v - lr*g
             v, = self.slots
             g *= 0.01
             v *= 0.9
             v -= g
             w -= g
-            w += 0.9 * v
-        else:  # Adam, Keras form
+            w += np.multiply(v, 0.9, out=tmp)
+        else:  # Adam, Keras form: m += (1-b1)(g-m); v += (1-b2)(g²-v); w -= step*m/(√v+ε)
             m, v = self.slots
             self.t += 1
             b1, b2 = ADAM["beta_1"], ADAM["beta_2"]
-            m += (1 - b1) * (g - m)
+            m += np.multiply(np.subtract(g, m, out=tmp), 1 - b1, out=tmp)
             g *= g
-            v += (1 - b2) * (g - v)
+            v += np.multiply(np.subtract(g, v, out=tmp), 1 - b2, out=tmp)
             step = ADAM["lr"] * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-            np.sqrt(v, out=g)
-            g += ADAM["epsilon"]
-            np.divide(m, g, out=g)
-            g *= step
-            w -= g
+            np.sqrt(v, out=tmp)
+            tmp += ADAM["epsilon"]
+            np.divide(m, tmp, out=tmp)
+            tmp *= step
+            w -= tmp
 
     def infer(self):
         h = self.x
         for layer, p in enumerate(self.params[:-1]):
-            a = h @ p[0]
+            a = np.matmul(h, p[0], out=self.act[layer])
             a += p[1]
             np.maximum(a, 0, out=a)
-            if self.bn:
+            if self.bn:  # folded: a * scale + (beta - mean * scale)
                 mean, var = self.stats[layer]
                 scale = p[2] / np.sqrt(var + BN_EPSILON)
                 a *= scale
                 a += p[3] - mean * scale
             h = a
-        z = h @ self.params[-1][0]
+        z = np.matmul(h, self.params[-1][0], out=self.act[-1])
         z += self.params[-1][1]
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)

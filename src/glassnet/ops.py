@@ -51,8 +51,10 @@ def equal(a, b) -> Tensor:
 
 
 def one_hot(x, num_classes, dtype=None) -> Tensor:
-    from .utils import to_categorical
-    return Tensor(to_categorical(convert_to_numpy(x), num_classes, dtype))
+    from .backend import standardize_dtype
+    labels = np.asarray(convert_to_numpy(x)).astype(np.int64)
+    return Tensor((labels[..., None] == np.arange(num_classes)).astype(
+        standardize_dtype(dtype)))
 
 
 def stop_gradient(x) -> Tensor:

@@ -9,18 +9,9 @@ import warnings
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, constraints, initializers, regularizers
 from ..autograd import Tensor
 from .base import Layer
-
-
-def _serialize_optional(obj):
-    """JSON-safe form of an optional regularizer or constraint."""
-    if obj is None or isinstance(obj, (str, dict)):
-        return obj
-    if hasattr(obj, "get_config"):
-        return {"class_name": type(obj).__name__, "config": obj.get_config()}
-    return getattr(obj, "__name__", repr(obj))
 
 
 def _check_non_negative(layer: str, **values) -> None:
@@ -170,8 +161,8 @@ class PReLU(_SameShape, Layer):
                  alpha_constraint=None, shared_axes=None, **kwargs):
         super().__init__(**kwargs)
         self.alpha_initializer = initializers.get(alpha_initializer)
-        self.alpha_regularizer = alpha_regularizer
-        self.alpha_constraint = alpha_constraint
+        self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        self.alpha_constraint = constraints.get(alpha_constraint)
         if shared_axes is None:
             self.shared_axes = None
         elif isinstance(shared_axes, (list, tuple)):
@@ -212,8 +203,8 @@ class PReLU(_SameShape, Layer):
     def get_config(self):
         return {**super().get_config(),
                 "alpha_initializer": initializers.serialize(self.alpha_initializer),
-                "alpha_regularizer": _serialize_optional(self.alpha_regularizer),
-                "alpha_constraint": _serialize_optional(self.alpha_constraint),
+                "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
+                "alpha_constraint": constraints.serialize(self.alpha_constraint),
                 "shared_axes": self.shared_axes}
 
 

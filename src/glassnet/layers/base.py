@@ -5,18 +5,22 @@
 """
 from __future__ import annotations
 
+import contextvars
 import inspect
 import re
 
 import numpy as np
 
-from .. import backend
+from .. import backend, regularizers
 from ..autograd import Tensor, Variable, no_grad
 from ..autograd import ops
 from ..errors import check_kwargs, unknown_identifier
 
 _REGISTRY: dict = {}
 _NAME_COUNTS: dict = {}
+# Set by glassnet.saving while it builds a model from a file: an object whose
+# `charge(layer_name, weight_name, shape, dtype)` raises before an absurd weight is allocated.
+WEIGHT_BUDGET: contextvars.ContextVar = contextvars.ContextVar("weight_budget", default=None)
 
 # Keyword arguments every layer accepts (Keras' base-layer kwargs, legacy ones included).
 _BASE_KWARGS = ("trainable", "name", "dtype", "input_shape", "input_dim",
@@ -67,17 +71,23 @@ class Layer:
         dtype: dtype of the weights; defaults to `floatx()`.
         input_shape: shape of one sample (without the batch axis), for the first layer of a
             Sequential model (`input_dim=n` is accepted as `input_shape=(n,)`).
+        activity_regularizer: optional regularizer of the layer's output; each call adds
+            penalty(output) / batch_size to `losses` (Keras 3). Defaults to None.
     """
+
+    activity_regularizer = None  # class default: the Sequential fast path reads it cheaply
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _REGISTRY[cls.__name__] = cls
 
-    def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
+    def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None,
+                 **kwargs):
         if any(k not in _BASE_KWARGS for k in kwargs):
             check_kwargs(f"{type(self).__name__}()", kwargs,
                          _BASE_KWARGS + _init_parameters(type(self)))
         self.name = name if name is not None else unique_name(to_snake_case(type(self).__name__))
+        self._auto_named = name is None  # a model may rename an automatic name on a clash
         if name is not None:
             reserve_name(name)
         self.dtype = backend.standardize_dtype(dtype).name if not _is_policy(dtype) else \
@@ -89,6 +99,8 @@ class Layer:
         self._build_input_shape = None
         self._call_has_training = "training" in inspect.signature(self.call).parameters
         self._losses: list = []
+        if activity_regularizer is not None:
+            self.activity_regularizer = regularizers.get(activity_regularizer)
         batch_shape = kwargs.get("batch_input_shape")
         if batch_shape is None and kwargs.get("input_shape") is not None:
             batch_shape = (kwargs.get("batch_size"),) + tuple(kwargs["input_shape"])
@@ -107,12 +119,16 @@ class Layer:
         init = initializers_mod.get(initializer if initializer is not None else
                                     ("zeros" if not trainable else "glorot_uniform"))
         name = name or f"weight_{len(self._weights)}"
+        budget = WEIGHT_BUDGET.get()
+        if budget is not None:  # loading an untrusted file: refuse absurd shapes first
+            budget.charge(self.name, name, shape, dtype or self.dtype)
         var = Variable(init, shape=tuple(int(d) for d in shape),
                        dtype=dtype or self.dtype, trainable=trainable and self._trainable,
                        name=name, path=f"{self.name}/{name}")
         self._intrinsic[id(var)] = bool(trainable)
         var.regularizer = regularizer
         var.constraint = constraint
+        var.lr_multiplier = self.__dict__.get("_lr_multiplier", 1.0)
         self._weights.append(var)
         return var
 
@@ -134,6 +150,29 @@ class Layer:
             var.trainable = self._trainable and self._intrinsic.get(id(var), True)
         for layer in self._layers:
             layer.trainable = value
+
+    @property
+    def lr_multiplier(self) -> float:
+        """Scale of this layer's learning rate (glassnet extra, for fine-tuning).
+
+        lr_layer = lr * lr_multiplier. Setting it writes `Variable.lr_multiplier` on the
+        layer's weights and sublayers (weights created later inherit it); the optimizer
+        picks a change up at its next step. Defaults to 1.0.
+        """
+        return self.__dict__.get("_lr_multiplier", 1.0)
+
+    @lr_multiplier.setter
+    def lr_multiplier(self, value) -> None:
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and \
+            not isinstance(value, bool) and value >= 0 and np.isfinite(value)
+        if not ok:
+            raise ValueError(f"Layer {self.name!r}: `lr_multiplier` must be a finite number "
+                             f">= 0. Received: lr_multiplier={value!r}")
+        self.__dict__["_lr_multiplier"] = float(value)
+        for var in self._weights:
+            var.lr_multiplier = float(value)
+        for layer in self._layers:
+            layer.lr_multiplier = value
 
     @property
     def weights(self) -> list:
@@ -197,12 +236,44 @@ class Layer:
 
     @property
     def losses(self) -> list:
-        """Regularisation penalties (scalar Tensors) from the last call; filled in by the
-        regularisation machinery."""
+        """Scalar penalty Tensors, as Keras 3 `layer.losses`: the activity penalties of the
+        last call of this layer and of every sublayer (each once), then the penalty
+        `var.regularizer(var)` of each trainable weight, computed now."""
         out = list(self._losses)
-        for layer in self._layers:
-            out.extend(layer.losses)
+        seen, stack = {id(self)}, list(self._layers)
+        while stack:
+            layer = stack.pop(0)
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.extend(layer._losses)
+                stack.extend(layer._layers)
+        out.extend(var.regularizer(var) for var in self.trainable_weights
+                   if var.regularizer is not None)
         return out
+
+    def _record_activity_loss(self, outputs) -> None:
+        """Append activity_regularizer(output) / batch_size for each output (Keras 3: the
+        division keeps the weighting against weight penalties independent of batch size)."""
+        for out in outputs if isinstance(outputs, (list, tuple)) else (outputs,):
+            if isinstance(out, Tensor):
+                loss = self.activity_regularizer(out)
+                loss = loss if isinstance(loss, Tensor) else ops.tensor(loss, out.dtype)
+                if out.ndim > 0 and out.shape[0] > 0:
+                    loss = ops.divide(loss, float(out.shape[0]))
+                self._losses.append(loss)
+
+    # ---- functional API -----------------------------------------------------------------
+    @property
+    def input(self):
+        """Symbolic input(s) of this layer's first call on symbolic tensors (Keras 3)."""
+        from .input_layer import node_attribute  # same tier
+        return node_attribute(self, "input")
+
+    @property
+    def output(self):
+        """Symbolic output(s) of this layer's first call on symbolic tensors (Keras 3)."""
+        from .input_layer import node_attribute  # same tier
+        return node_attribute(self, "output")
 
     # ---- lifecycle ----------------------------------------------------------------------
     def build(self, input_shape) -> None:
@@ -212,7 +283,7 @@ class Layer:
 
     def _maybe_build(self, input_shape) -> None:
         if not self.built:
-            input_shape = tuple(input_shape)
+            input_shape = input_shape if isinstance(input_shape, dict) else tuple(input_shape)
             self.build(input_shape)
             self._build_input_shape = input_shape
             self.built = True
@@ -240,6 +311,8 @@ class Layer:
             symbolic = _symbolic_call(self, inputs, training, kwargs)
             if symbolic is not None:
                 return symbolic
+            if _is_structure(inputs):  # several inputs: merge layers, multi-input models
+                return self._call_structure(inputs, training, kwargs)
         if not isinstance(inputs, Tensor):
             inputs = _to_input_tensor(inputs, self.dtype, self.name)
         if not self.built:
@@ -247,22 +320,67 @@ class Layer:
         else:
             self.check_input_shape(inputs.shape)
         training = bool(training) if training is not None else False
+        if self._losses:
+            self._losses = []  # losses describe the last call only
         if self._call_has_training:
-            return self.call(inputs, training=training, **kwargs)
-        return self.call(inputs, **kwargs)
+            outputs = self.call(inputs, training=training, **kwargs)
+        else:
+            outputs = self.call(inputs, **kwargs)
+        if self.activity_regularizer is not None:
+            self._record_activity_loss(outputs)
+        return outputs
+
+    def _call_structure(self, inputs, training, kwargs):
+        """`__call__` for a list/tuple/dict of inputs: convert each, build, call."""
+        def convert(x):
+            return x if isinstance(x, Tensor) else _to_input_tensor(x, self.dtype, self.name)
+        if isinstance(inputs, dict):
+            inputs = {k: convert(v) for k, v in inputs.items()}
+            shapes = {k: v.shape for k, v in inputs.items()}
+        else:
+            inputs = [convert(x) for x in inputs]
+            shapes = [x.shape for x in inputs]
+        if not self.built:
+            self._maybe_build(shapes)
+        training = bool(training) if training is not None else False
+        if self._losses:
+            self._losses = []
+        if self._call_has_training:
+            outputs = self.call(inputs, training=training, **kwargs)
+        else:
+            outputs = self.call(inputs, **kwargs)
+        if self.activity_regularizer is not None:
+            self._record_activity_loss(outputs)
+        return outputs
 
     def compute_output_shape(self, input_shape) -> tuple:
-        """Output shape for `input_shape` (None batch allowed), by a dry run on zeros."""
-        shape = tuple(1 if d is None else d for d in input_shape)
+        """Output shape for `input_shape` (None batch allowed), by a dry run on zeros.
+
+        A list (or dict) of shapes describes several inputs; a layer with several outputs
+        returns a list of shapes.
+        """
+        def zeros(shape):
+            return np.zeros(tuple(1 if d is None else d for d in shape), dtype=self.dtype)
+        if isinstance(input_shape, dict):
+            x = {k: zeros(s) for k, s in input_shape.items()}
+            batch = next(iter(input_shape.values()))[0]
+        elif _is_shape_list(input_shape):
+            x, batch = [zeros(s) for s in input_shape], input_shape[0][0]
+        else:
+            x, batch = zeros(input_shape), input_shape[0]
         with no_grad():
-            out = self(np.zeros(shape, dtype=self.dtype), training=False)
-        return (input_shape[0],) + tuple(out.shape[1:])
+            out = self(x, training=False)
+        if isinstance(out, (list, tuple)):
+            return [(batch,) + tuple(o.shape[1:]) for o in out]
+        return (batch,) + tuple(out.shape[1:])
 
     # ---- config -------------------------------------------------------------------------
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
+        if self.activity_regularizer is not None:  # Keras 3 writes it only when set
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod
@@ -308,12 +426,29 @@ def _to_input_tensor(inputs, dtype, layer_name) -> Tensor:
 def _symbolic_call(layer, inputs, training, kwargs):
     """Hook for the functional API (symbolic KerasTensor inputs); None for real data."""
     from .input_layer import KerasTensor  # same tier
+    values = inputs.values() if isinstance(inputs, dict) else inputs
     if isinstance(inputs, KerasTensor) or (
-        isinstance(inputs, (list, tuple)) and inputs
-        and all(isinstance(t, KerasTensor) for t in inputs)
+        isinstance(inputs, (list, tuple, dict)) and inputs
+        and all(isinstance(t, KerasTensor) for t in values)
     ):
+        if training is not None:  # an explicit training= is kept and honoured at run time
+            kwargs = {**kwargs, "training": training}
         return KerasTensor.from_layer_call(layer, inputs, kwargs)
     return None
+
+
+def _is_structure(inputs) -> bool:
+    """True for a dict, or a list/tuple of arrays/Tensors (several inputs, not one array)."""
+    if isinstance(inputs, dict):
+        return bool(inputs)
+    return isinstance(inputs, (list, tuple)) and bool(inputs) and all(
+        isinstance(x, (Tensor, np.ndarray)) for x in inputs)
+
+
+def _is_shape_list(shape) -> bool:
+    """True for a list of shapes (several inputs), False for one shape."""
+    return isinstance(shape, (list, tuple)) and bool(shape) and all(
+        isinstance(s, (list, tuple)) for s in shape)
 
 
 __all__ = ["Layer"]

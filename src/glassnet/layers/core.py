@@ -3,21 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations, backend, initializers
+from .. import activations, backend, constraints, initializers, regularizers
 from ..autograd import Tensor, fused, ops
 from .base import Layer, shape_str
 
 
 def _serialize_initializer(init):
     return initializers.serialize(init) if init is not None else None
-
-
-def _serialize_optional(obj):
-    if obj is None:
-        return None
-    if hasattr(obj, "get_config"):
-        return {"class_name": type(obj).__name__, "config": obj.get_config()}
-    return getattr(obj, "__name__", repr(obj))
 
 
 class Dense(Layer):
@@ -57,11 +49,11 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = kernel_regularizer
-        self.bias_regularizer = bias_regularizer
-        self.activity_regularizer = activity_regularizer
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = None
         self.bias = None
 
@@ -108,11 +100,10 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": _serialize_initializer(self.kernel_initializer),
             "bias_initializer": _serialize_initializer(self.bias_initializer),
-            "kernel_regularizer": _serialize_optional(self.kernel_regularizer),
-            "bias_regularizer": _serialize_optional(self.bias_regularizer),
-            "activity_regularizer": _serialize_optional(self.activity_regularizer),
-            "kernel_constraint": _serialize_optional(self.kernel_constraint),
-            "bias_constraint": _serialize_optional(self.bias_constraint),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }
 
 
@@ -174,7 +165,12 @@ class Dropout(Layer):
         rate: fraction of units to drop, in [0, 1).
         noise_shape: optional shape of the binary mask (broadcast against the input).
         seed: int seed for the layer's own generator.
+
+    Inside `glassnet.utils.mc_dropout(model)` (and `mc_predict`) it also drops at
+    inference: Monte-Carlo dropout (Gal & Ghahramani, 2016).
     """
+
+    _mc_sampling = False  # set per instance by utils.mc_dropout, for Monte-Carlo dropout
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -186,7 +182,7 @@ class Dropout(Layer):
         self._rng = backend.make_rng(seed)
 
     def call(self, inputs, training=False):
-        if not training or self.rate == 0:
+        if not (training or self._mc_sampling) or self.rate == 0:
             return inputs
         shape = inputs.shape if self.noise_shape is None else tuple(
             n if n is not None else s for n, s in zip(self.noise_shape, inputs.shape))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import initializers
+from .. import constraints, initializers, regularizers
 from ..autograd import fused, ops
 from .base import Layer, shape_str
 
@@ -63,10 +63,10 @@ class BatchNormalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = beta_regularizer
-        self.gamma_regularizer = gamma_regularizer
-        self.beta_constraint = beta_constraint
-        self.gamma_constraint = gamma_constraint
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.synchronized = synchronized
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
         self.num_updates = 0  # how many batches the moving statistics have seen
@@ -131,8 +131,10 @@ class BatchNormalization(Layer):
             "gamma_initializer": _ser(self.gamma_initializer),
             "moving_mean_initializer": _ser(self.moving_mean_initializer),
             "moving_variance_initializer": _ser(self.moving_variance_initializer),
-            "beta_regularizer": None, "gamma_regularizer": None,
-            "beta_constraint": None, "gamma_constraint": None,
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
             "synchronized": self.synchronized,
         }
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..layers.base import Layer, shape_str
 from ..training.trainer import Trainer
+from . import sharing
 
 
 class Model(Trainer, Layer):
@@ -35,8 +36,18 @@ class Model(Trainer, Layer):
         # Track sublayers assigned as attributes (subclassed models), as Keras does.
         if isinstance(value, Layer) and name not in ("_parent",) and \
                 "_layers" in self.__dict__ and all(value is not l for l in self._layers):
+            self._track_layer(value)
             self._layers.append(value)
         object.__setattr__(self, name, value)
+
+    def _track_layer(self, layer):
+        """Register this model on `layer` (shared-layer tracking) and keep names unique."""
+        sharing.claim_name(self, layer, self._layers)
+        sharing.track(self, layer)
+
+    def _warn_shared_layers(self):
+        """Warn once before fit updates layers that another live model also holds."""
+        sharing.warn_shared(self)
 
     def check_input_shape(self, shape):
         """Each layer checks its own input (so errors name the layer, not the model)."""
@@ -115,11 +126,26 @@ class Model(Trainer, Layer):
         frozen = [l.name for l in self.layers if not l.trainable]
         if frozen:
             lines.append(f" Frozen layers: {', '.join(frozen)}")
+        shared = sharing.summary_line(self)
+        if shared:
+            lines.append(shared)
         for line in lines:
             print_fn(line)
 
     def get_config(self):
         return {**Layer.get_config(self)}
+
+    def diagnose(self, x, y=None, batch_size=None, **kwargs):
+        """One-shot health check on one batch; see `glassnet.diagnostics.diagnose`."""
+        from ..diagnostics import diagnose  # sanctioned upward call (DEVELOPERS-NOTES)
+        return diagnose(self, x, y, batch_size=batch_size, **kwargs)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        if cls is Model and "input_layers" in config:  # a functional config (Keras 2 "Model")
+            from .functional import Functional
+            return Functional.from_config(config, custom_objects=custom_objects)
+        return cls(**config)
 
 
 def _bytes(n: int) -> str:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from ..autograd import Tensor
 from ..layers.base import Layer, shape_str
-from ..layers.input_layer import InputLayer, KerasTensor
+from ..layers.input_layer import Input, InputLayer, KerasTensor
+from . import sharing
 from .model import Model
 
 
@@ -41,7 +42,8 @@ class Sequential(Model):
                 raise ValueError("An Input/InputLayer can only be the first element of a "
                                  "Sequential model.")
             self._input_batch_shape = layer.batch_shape
-            self._maybe_build_now()
+            if rebuild:
+                self._maybe_build_now()
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add() expects a Layer instance; received "
@@ -49,19 +51,53 @@ class Sequential(Model):
         if not self._layers and self._input_batch_shape is None and \
                 layer._batch_input_shape is not None:
             self._input_batch_shape = layer._batch_input_shape
+        self._track_layer(layer)
         self._layers.append(layer)
         if self.built or self._input_batch_shape is not None:
             self.built = False
-            self._maybe_build_now()
+            if rebuild:  # rebuild=False: the caller builds once after the last add
+                self._maybe_build_now()
 
     def pop(self, rebuild=True):
         """Remove and return the last layer."""
         if not self._layers:
             raise IndexError(f"Sequential model {self.name!r} has no layers to pop.")
         layer = self._layers.pop()
+        sharing.untrack(self, layer)
         self.built = False
         self._maybe_build_now()
         return layer
+
+    def _ensure_symbolic_graph(self):
+        """Run the layers on an `Input` once (for `model.inputs`, `layer.output`, ...)."""
+        key = (tuple(map(id, self._layers)), self._input_batch_shape)
+        if self.__dict__.get("_graph_key") == key:
+            return
+        if self._input_batch_shape is None:
+            raise AttributeError(f"Sequential model {self.name!r} has no defined input yet: "
+                                 "give it an Input(shape=...) first or build it.")
+        x = inp = Input(batch_shape=self._input_batch_shape)
+        for layer in self._layers:
+            x = layer(x)
+        self._graph_key, self._graph = key, ([inp], [x])
+
+    @property
+    def inputs(self) -> list:
+        self._ensure_symbolic_graph()
+        return list(self._graph[0])
+
+    @property
+    def outputs(self) -> list:
+        self._ensure_symbolic_graph()
+        return list(self._graph[1])
+
+    @property
+    def input(self):
+        return self.inputs[0]
+
+    @property
+    def output(self):
+        return self.outputs[0]
 
     def _maybe_build_now(self):
         if self._input_batch_shape is not None and self._layers:
@@ -95,9 +131,10 @@ class Sequential(Model):
         x = layers[0](inputs, training=training)
         # NOTE: inside a built stack each layer's input shape was checked at build time, so
         # later layers skip Layer.__call__'s conversion and checks: a third of the Python
-        # overhead of a small-batch step.
+        # overhead of a small-batch step. A layer with an activity_regularizer takes the full
+        # path, which records its penalty in `losses`.
         for layer in layers[1:]:
-            if layer.built and type(x) is Tensor:
+            if layer.built and type(x) is Tensor and layer.activity_regularizer is None:
                 x = layer.call(x, training=training) if layer._call_has_training \
                     else layer.call(x)
             else:

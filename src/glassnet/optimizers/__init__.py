@@ -8,11 +8,13 @@ from __future__ import annotations
 from ..errors import unknown_identifier
 from .adaptive import *  # noqa: F403
 from .adaptive import __all__ as _adaptive_all
+from . import schedules
 from .base import _REGISTRY, Optimizer
 from .sgd import *  # noqa: F403
 from .sgd import __all__ as _sgd_all
 
-__all__ = ["Optimizer", "get", "serialize", "deserialize", *_sgd_all, *_adaptive_all]
+__all__ = ["Optimizer", "get", "serialize", "deserialize", "schedules", *_sgd_all,
+           *_adaptive_all]
 
 
 def serialize(optimizer) -> dict:

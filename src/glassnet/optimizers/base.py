@@ -25,6 +25,7 @@ from .. import backend
 from ..autograd.tensor import Tensor, as_array
 from ..autograd.variable import Variable
 from ..errors import check_kwargs, did_you_mean
+from . import schedules
 
 _REGISTRY: dict = {}
 _NAME_COUNTS: dict = {}
@@ -156,6 +157,7 @@ class Optimizer:
         self.learning_rate = learning_rate
         self._exclude_ids, self._exclude_pattern = set(), None
         self._key, self._vars, self._entries, self._groups = None, (), [], []
+        self._multipliers = []
         self._index, self._empty, self._parked, self.built = {}, [], {}, False
 
     def _pop_legacy_lr(self, learning_rate, kwargs):
@@ -242,6 +244,19 @@ class Optimizer:
         variables = list(variables)
         if self._key != tuple(map(id, variables)):
             self._pack(variables)
+        elif self._multipliers != [v.lr_multiplier for v in variables]:
+            self._set_lr_scales()
+
+    def _set_lr_scales(self):
+        """(Re)build each group's flat lr_multiplier mask; a changed multiplier takes
+        effect at the next step without repacking."""
+        for grp in self._groups:
+            multipliers = [float(getattr(v, "lr_multiplier", 1.0)) for v in grp.vars]
+            if any(m != 1.0 for m in multipliers):
+                grp.lr_scale, grp.lr_buf = grp.repeat(multipliers), grp.xp.empty_like(grp.P)
+            else:
+                grp.lr_scale = grp.lr_buf = None
+        self._multipliers = [v.lr_multiplier for v in self._vars]
 
     def _pack(self, variables):
         ids = [id(v) for v in variables]
@@ -283,14 +298,12 @@ class Optimizer:
                 for name, value in carried.get(id(v), {}).items():
                     if name in grp.slots:
                         grp.slots[name][a:b] = value
-            multipliers = [float(getattr(v, "lr_multiplier", 1.0)) for v in vs]
-            if any(m != 1.0 for m in multipliers):
-                grp.lr_scale, grp.lr_buf = grp.repeat(multipliers), grp.xp.empty_like(grp.P)
             self._set_decay_mask(grp)
             self._groups.append(grp)
         self._entries, self._index = [where[i] for i in ids if i in where], where
         self._empty = [v for v in variables if not v.size]
         self._vars, self._key, self.built = tuple(variables), tuple(ids), True
+        self._set_lr_scales()
 
     def _set_decay_mask(self, grp):
         flags = [id(v) not in self._exclude_ids and (
@@ -360,6 +373,8 @@ class Optimizer:
         variables = variables if isinstance(variables, (list, tuple)) else list(variables)
         if self._key != tuple(map(id, variables)):
             self._pack(variables)
+        elif self._multipliers != [v.lr_multiplier for v in variables]:
+            self._set_lr_scales()  # NOTE: a layer's lr_multiplier changed since the last step
         skipped, constrained = [], []
         for entry in self._entries:  # Python checks only: no NumPy call per variable
             v, view, gview = entry[0], entry[1], entry[2]
@@ -516,14 +531,9 @@ class Optimizer:
 
     def get_config(self) -> dict:
         """Return the constructor arguments (Keras 3 keys) as a JSON-safe dict."""
-        schedule, learning_rate = self._schedule, float(self._lr_value)
-        if hasattr(schedule, "get_config"):
-            learning_rate = {"module": "keras.optimizers.schedules", "registered_name": None,
-                             "class_name": type(schedule).__name__,
-                             "config": schedule.get_config()}
-        elif schedule is not None:
-            learning_rate = {"class_name": "function",
-                             "config": getattr(schedule, "__name__", "schedule")}
+        schedule = self._schedule
+        learning_rate = float(self._lr_value) if schedule is None else schedules.serialize(
+            schedule)
         config = {k: learning_rate if k == "learning_rate" else getattr(self, k)
                   for k in _BASE_ARGS}
         return {**config, "decay": self.decay} if self.decay else config
@@ -533,11 +543,6 @@ class Optimizer:
         """Rebuild an optimizer from `get_config()` output (a schedule dict is deserialized)."""
         config = dict(config)
         if isinstance(config.get("learning_rate"), dict):
-            try:
-                from . import schedules  # NOTE: a later issue adds it; imported on demand
-            except ImportError:
-                raise ValueError("This config holds a learning-rate schedule, but "
-                                 "glassnet.optimizers.schedules is not available.") from None
             config["learning_rate"] = schedules.deserialize(config["learning_rate"],
                                                             custom_objects=custom_objects)
         return cls(**config)

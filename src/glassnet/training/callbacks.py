@@ -77,13 +77,16 @@ class CallbackList:
 
 
 def _overrides(cb, hook: str) -> bool:
+    # NOTE: a LambdaCallback's hooks live on the instance: check them before the class.
+    if isinstance(cb, LambdaCallback) and hook in cb._lambda_hooks:
+        return True
     fn = getattr(type(cb), hook, None)
     if fn is not getattr(Callback, hook):
         return True
     if hook in ("on_train_batch_begin", "on_train_batch_end"):
         legacy = hook.replace("train_", "")
         return getattr(type(cb), legacy) is not getattr(Callback, legacy)
-    return isinstance(cb, LambdaCallback) and hook in cb._lambda_hooks
+    return False
 
 
 class History(Callback):

@@ -85,14 +85,36 @@ def split_validation(x, y, sample_weight, validation_split: float):
 
 
 def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.ndarray:
-    """Map `class_weight` {class: weight} to a weight per sample (sparse or one-hot y)."""
+    """Map `class_weight` {class: weight} to a weight per sample, as Keras 3 does.
+
+    The class of a sample is its label (sparse y, rounded), the argmax of a one-hot /
+    probability row, or the single column of a (N, 1) y; classes missing from the dict
+    weigh 1.0.
+    """
+    if not isinstance(class_weight, dict):
+        raise TypeError("`class_weight` must be a dict mapping class indices to weights, "
+                        f"e.g. {{0: 1.0, 1: 5.0}}. Received: {type(class_weight).__name__}")
     labels = y
     if y.ndim > 1 and y.shape[-1] > 1:
         labels = np.argmax(y, axis=-1)
     elif y.ndim > 1:
         labels = y[..., 0]
     labels = np.asarray(labels).round().astype(np.int64)
-    table = np.ones(int(max(max(class_weight) + 1, labels.max() + 1)), dtype=np.float32)
-    for cls, weight in class_weight.items():
-        table[int(cls)] = weight
-    return table[labels]
+    classes, inverse = np.unique(labels, return_inverse=True)
+    table = np.array([float(class_weight.get(int(c), 1.0)) for c in classes],
+                     dtype=np.float32)
+    return table[inverse.reshape(labels.shape)]
+
+
+def align_sample_weight(sample_weight, values):
+    """Sample weights shaped to broadcast over loss `values` of shape (N, ...) (Keras'
+    rule: a trailing axis of 1 is dropped; (N,) weights repeat over the other axes)."""
+    w = np.asarray(sample_weight, dtype=values.dtype)
+    if w.ndim > values.ndim and w.shape[-1] == 1:
+        w = w.reshape(w.shape[:-1])
+    if w.ndim > values.ndim or tuple(w.shape) != tuple(values.shape[:w.ndim]):
+        raise ValueError(f"`sample_weight` of shape {w.shape} does not match the loss "
+                         f"values of shape {tuple(values.shape)}: expected one weight per "
+                         f"sample {tuple(values.shape[:1])} or per loss value "
+                         f"{tuple(values.shape)}.")
+    return w.reshape(w.shape + (1,) * (values.ndim - w.ndim))

@@ -15,6 +15,7 @@ import numpy as np
 from .. import backend, losses as losses_mod, metrics as metrics_mod, optimizers
 from ..autograd import Tensor, no_grad, ops
 from . import data as data_mod
+from .bn_stats import warn_unconverged_batchnorm
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
 
 
@@ -66,15 +67,18 @@ class Trainer:
         self.stop_training = False
 
     def _build_metrics(self, y_true, y_pred):
-        built = []
-        for spec in self._metric_specs:
+        built, weighted = [], []
+        first_weighted = len(self._metric_specs) - self._weighted_count
+        for i, spec in enumerate(self._metric_specs):
             if isinstance(spec, str) and spec.lower() == "loss":
                 continue
             metric = metrics_mod.get(spec, loss=self.loss, y_true_shape=np.shape(y_true),
                                      y_pred_shape=np.shape(y_pred))
             if metric is not None:
                 built.append(metric)
+                weighted.append(i >= first_weighted)
         self._metrics = built
+        self._metric_weighted = weighted
         self._loss_tracker = metrics_mod.Mean(name="loss")
 
     @property
@@ -100,12 +104,13 @@ class Trainer:
             per_sample = fn(y, y_pred)
             if not isinstance(per_sample, Tensor):
                 per_sample = ops.tensor(per_sample)
-            if per_sample.ndim > 1:
-                per_sample = ops.mean(per_sample, axis=tuple(range(1, per_sample.ndim)))
             if sample_weight is not None:
-                w = np.asarray(sample_weight, dtype=per_sample.dtype).reshape(
-                    per_sample.shape[:1] + (1,) * (per_sample.ndim - 1))
-                per_sample = ops.multiply(per_sample, w)
+                # Keras "sum_over_batch_size": sum(w * loss) / number of loss values.
+                per_sample = ops.multiply(per_sample,
+                                          data_mod.align_sample_weight(sample_weight,
+                                                                       per_sample))
+            elif per_sample.ndim > 1:
+                per_sample = ops.mean(per_sample, axis=tuple(range(1, per_sample.ndim)))
             loss = ops.mean(per_sample) if per_sample.ndim else per_sample
         extra = self._penalties()
         if extra:
@@ -114,17 +119,17 @@ class Trainer:
         return loss
 
     def _penalties(self) -> list:
-        """Regularisation terms: layers' `losses` and each regularised variable's penalty."""
+        """Regularisation terms, the same as `self.losses` (Keras 3): the activity losses of
+        the last forward of every layer (each layer once), then each regularised trainable
+        variable's penalty. Not `self.losses` itself: the variable list is cached per epoch."""
         regularized = self.__dict__.get("_regularized_cache")
         if regularized is None:
             regularized = [v for v in self.trainable_variables
                            if v.regularizer is not None and callable(v.regularizer)]
-        out = list(self.losses) if self._has_layer_losses() else []
+        layers = {id(layer): layer for layer in (self, *_all_layers(self))}.values()
+        out = [loss for layer in layers for loss in layer._losses]
         out.extend(var.regularizer(var) for var in regularized)
         return out
-
-    def _has_layer_losses(self) -> bool:
-        return any(layer._losses for layer in _all_layers(self))
 
     # ---- one step -----------------------------------------------------------------------
     def _train_batch(self, x, y, sample_weight, variables):
@@ -142,12 +147,25 @@ class Trainer:
             self._build_metrics(y, y_pred.data)
         self._loss_tracker.update_state(float(loss.data), sample_weight=n)
         pred = y_pred.data
-        for i, metric in enumerate(self._metrics):
-            weighted = i >= len(self._metrics) - self._weighted_count
+        for metric, weighted in zip(self._metrics, self._metric_weighted):
             metric.update_state(y, pred, sample_weight=sample_weight if weighted else None)
 
     def _logs(self, prefix="") -> dict:
-        return {prefix + m.name: m.result() for m in self.metrics}
+        # Keras 3 names: a repeated name gets "_1", "_2", ...; a weighted metric whose name
+        # is taken gets "weighted_" in front ("accuracy" and "weighted_accuracy").
+        if self._metrics is None:
+            return {prefix + m.name: m.result() for m in self.metrics}
+        logs, seen = {prefix + "loss": self._loss_tracker.result()}, {"loss": 1}
+        for metric, weighted in zip(self._metrics, self._metric_weighted):
+            name = metric.name
+            if name in seen and weighted:
+                name = "weighted_" + name
+            if name in seen:
+                seen[name] += 1
+                name = f"{name}_{seen[name] - 1}"
+            seen.setdefault(name, 1)
+            logs[prefix + name] = metric.result()
+        return logs
 
     def _check_compiled(self, what):
         if not self.compiled:
@@ -273,6 +291,7 @@ class Trainer:
                  steps=None, callbacks=None, return_dict=False, **kwargs):
         """Return the loss (and metrics) on (x, y) in inference mode."""
         self._check_compiled("evaluate")
+        warn_unconverged_batchnorm(self)
         if y is None:
             raise ValueError("evaluate() needs targets `y`.")
         cb = CallbackList(_as_list(callbacks), model=self)
@@ -290,6 +309,7 @@ class Trainer:
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Return the model's outputs for `x` (inference mode, computed in batches)."""
+        warn_unconverged_batchnorm(self)
         x = data_mod.to_array(x, "x")
         if x.ndim == 0 or len(x) == 0:
             raise ValueError(f"`x` is empty (shape {x.shape}): nothing to predict.")

@@ -1,0 +1,600 @@
+"""Functional: a model defined by a graph of layer calls on symbolic tensors (Keras 3).
+
+    inputs = keras.Input(shape=(784,))
+    code = keras.layers.Dense(32, activation="relu", name="encoder_out")(inputs)
+    outputs = keras.layers.Dense(784, activation="sigmoid")(code)
+    autoencoder = keras.Model(inputs, outputs)          # routed here by Model.__new__
+    encoder = keras.Model(autoencoder.input, autoencoder.get_layer("encoder_out").output)
+
+Calling a layer on a `KerasTensor` runs no math: it records a `Node` (layer, arguments,
+output tensors) on the layer. `Functional(inputs, outputs)` walks the nodes back from the
+outputs to the inputs, sorts them topologically and, on real data, calls each layer in
+that order. A layer called twice (a shared layer) has two nodes and one set of weights.
+
+Training uses the ordinary Trainer. Models with several inputs are trained on a list (or
+dict) of arrays: the arrays are laid side by side in one matrix for the batching loop and
+split again at the top of `call`. Models with several outputs predict a list of arrays.
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor
+from ..layers.base import Layer, get_layer_class, shape_str
+from ..layers.input_layer import InputLayer, KerasTensor, Node, flatten
+from .model import Model
+
+
+class Functional(Model):
+    """A model whose layers form a graph from `inputs` to `outputs` (Keras `Functional`).
+
+    Built by `glassnet.Model(inputs, outputs)`. `layers` lists the InputLayers first, then
+    every layer in topological order (a shared layer once).
+
+    Args:
+        inputs: a KerasTensor from `keras.Input(...)` (or any KerasTensor of the graph), or
+            a list/tuple/dict of them.
+        outputs: a KerasTensor reachable from `inputs`, or a list/tuple/dict of them.
+        name: model name; defaults to "functional", made unique.
+        trainable: whether the model's layers are trainable. Defaults to True.
+
+    Example:
+        >>> inp = keras.Input(shape=(4,), name="x")
+        >>> hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inp)
+        >>> model = keras.Model(inp, keras.layers.Dense(1)(hidden))
+        >>> model.predict(np.ones((2, 4))).shape
+        (2, 1)
+        >>> features = keras.Model(model.input, model.get_layer("hidden").output)
+
+    Reference:
+        Keras 3, keras/src/models/functional.py and keras/src/ops/function.py
+    """
+
+    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+        if self.__dict__.get("_graph_ready"):  # Model.__new__ built us; Python calls again
+            return
+        Model.__init__(self, name=name, trainable=trainable, **kwargs)
+        self._input_struct, self._output_struct = inputs, outputs
+        given_inputs = _check_tensors(flatten(inputs), "inputs")
+        self._outputs = _check_tensors(flatten(outputs), "outputs")
+        if len({id(t) for t in given_inputs}) != len(given_inputs):
+            raise ValueError(f"Model {self.name!r}: the same tensor appears twice in `inputs`.")
+        # A graph input that is not an Input(...) (a decoder built on an intermediate
+        # tensor) gets a fresh InputLayer, as Keras does; the graph stops at that tensor.
+        self._input_sources = given_inputs
+        self._inputs = [t if _is_input_tensor(t) else
+                        InputLayer(batch_shape=t.shape, dtype=t.dtype).output
+                        for t in given_inputs]
+        self._nodes = _topological_nodes(given_inputs, self._outputs, self.name)
+        self._node_ids = {id(n) for n in self._nodes} | {id(t.node) for t in self._inputs}
+        layers = _keras_layer_order(given_inputs, self._inputs, self._outputs)
+        self.__dict__["_layers"] = []
+        for layer in layers:
+            self._track_layer(layer)
+            self._layers.append(layer)
+        self._plan = [_plan_node(node) for node in self._nodes]
+        self._packed_layout = None
+        self._build_input_shape = self._inputs[0].shape if len(self._inputs) == 1 else \
+            [t.shape for t in self._inputs]
+        self.built = True
+        self._graph_ready = True
+        if not trainable:
+            self.trainable = False
+
+    # ---- graph views --------------------------------------------------------------------
+    @property
+    def inputs(self) -> list:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list:
+        return list(self._outputs)
+
+    @property
+    def input(self):
+        """The model's input tensor(s), in the structure given to the constructor."""
+        return _restructure(self._input_struct, self._input_sources, self._inputs)
+
+    @property
+    def output(self):
+        return self._output_struct if not isinstance(self._output_struct, tuple) \
+            else list(self._output_struct)
+
+    @property
+    def input_names(self) -> list:
+        return [t.layer.name for t in self._inputs]
+
+    @property
+    def output_names(self) -> list:
+        return [t.layer.name for t in self._outputs]
+
+    def build(self, input_shape=None):
+        """A functional model is built when it is constructed; kept for Keras code."""
+        self.built = True
+
+    # ---- running the graph --------------------------------------------------------------
+    def call(self, inputs, training=False):
+        """Run the graph on real inputs; return outputs in the constructor's structure."""
+        values = {id(src): t for src, t in zip(self._input_sources, self._bind(inputs))}
+        for layer, args, kwargs, fixed_training, out_ids in self._plan:
+            x = _fill(args, values)
+            out = layer(x, training=training if fixed_training is None else fixed_training,
+                        **kwargs)
+            if len(out_ids) == 1:
+                values[out_ids[0]] = out
+            else:
+                for i, o in zip(out_ids, out):
+                    values[i] = o
+        outs = [values[id(t)] for t in self._outputs]
+        return _restructure(self._output_struct, self._outputs, outs)
+
+    def _bind(self, inputs) -> list:
+        """Match the call's inputs to the model's inputs (list, dict or one array)."""
+        n = len(self._inputs)
+        layout = self._packed_layout
+        if layout is not None and isinstance(inputs, Tensor) and n > 1:
+            return _unpack(inputs.data, layout)
+        if isinstance(inputs, dict):
+            keys = list(self._input_struct) if isinstance(self._input_struct, dict) \
+                else self.input_names
+            missing = [k for k in keys if k not in inputs]
+            if missing:
+                raise ValueError(f"Model {self.name!r} expects inputs named {keys}; the dict "
+                                 f"passed has keys {list(inputs)} (missing {missing}).")
+            inputs = [inputs[k] for k in keys]
+        elif not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        if len(inputs) != n:
+            raise ValueError(f"Model {self.name!r} expects {n} input(s) {self.input_names}, "
+                             f"received {len(inputs)}.")
+        out = []
+        for kt, x in zip(self._inputs, inputs):
+            if not isinstance(x, Tensor):
+                x = Tensor(np.asarray(x, dtype=kt.dtype) if np.asarray(x).dtype != kt.dtype
+                           else np.asarray(x))
+            expected = kt.shape
+            if len(x.shape) != len(expected) or any(
+                    e is not None and s != e for s, e in zip(x.shape[1:], expected[1:])):
+                raise ValueError(
+                    f"Input {kt.layer.name!r} of model {self.name!r} is incompatible: "
+                    f"expected shape {shape_str(expected)}, received shape {shape_str(x.shape)}.")
+            out.append(x)
+        return out
+
+    def compute_output_shape(self, input_shape):
+        leaves = input_shape if isinstance(input_shape, list) and input_shape and \
+            isinstance(input_shape[0], (list, tuple)) else [input_shape]
+        if isinstance(input_shape, dict):
+            leaves = list(input_shape.values())
+        batch = leaves[0][0] if leaves and leaves[0] else None
+        shapes = [(batch,) + tuple(t.shape[1:]) for t in self._outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    # ---- several inputs through the array-based Trainer ---------------------------------
+    def _pack(self, x):
+        """Lay several input arrays side by side in one float matrix (see module doc)."""
+        if len(self._inputs) == 1 or x is None or not isinstance(x, (list, tuple, dict)):
+            if isinstance(x, (list, tuple)) and len(x) == 1:
+                return x[0]
+            if isinstance(x, dict) and len(x) == 1:
+                return next(iter(x.values()))
+            return x
+        arrays = [np.asarray(t.data if isinstance(t, Tensor) else t)
+                  for t in self._bind_arrays(x)]
+        n = len(arrays[0])
+        if any(len(a) != n for a in arrays):
+            raise ValueError(f"All inputs of model {self.name!r} must have the same number of "
+                             f"samples; received {[len(a) for a in arrays]} for "
+                             f"{self.input_names}.")
+        layout = []
+        for kt, a in zip(self._inputs, arrays):
+            if a.shape[1:] != tuple(kt.shape[1:]) and None not in kt.shape[1:]:
+                raise ValueError(
+                    f"Input {kt.layer.name!r} of model {self.name!r} is incompatible: "
+                    f"expected shape {shape_str(kt.shape)}, received shape {shape_str(a.shape)}.")
+            layout.append((a.shape[1:], kt.dtype))
+        dtype = np.dtype(backend.floatx())
+        self._packed_layout = layout
+        return np.concatenate([a.reshape(n, -1).astype(dtype, copy=False) for a in arrays],
+                              axis=1)
+
+    def _bind_arrays(self, x) -> list:
+        if isinstance(x, dict):
+            keys = list(self._input_struct) if isinstance(self._input_struct, dict) \
+                else self.input_names
+            missing = [k for k in keys if k not in x]
+            if missing:
+                raise ValueError(f"Model {self.name!r} expects inputs named {keys}; the dict "
+                                 f"passed has keys {list(x)} (missing {missing}).")
+            return [x[k] for k in keys]
+        if len(x) != len(self._inputs):
+            raise ValueError(f"Model {self.name!r} expects {len(self._inputs)} inputs "
+                             f"{self.input_names}, received {len(x)}.")
+        return list(x)
+
+    def _packed(self, method, x, *args, **kwargs):
+        if len(self._outputs) > 1 and method.__name__ != "predict":
+            raise ValueError(
+                f"{method.__name__}() on a model with several outputs is not supported yet: "
+                f"model {self.name!r} has outputs {self.output_names}. Train a model with "
+                "one output that shares the layers (keras.Model(inputs, one_output)).")
+        packed = self._pack(x)
+        if "validation_data" in kwargs and kwargs["validation_data"] is not None:
+            val = list(kwargs["validation_data"])
+            val[0] = self._pack(val[0])
+            kwargs["validation_data"] = tuple(val)
+        try:
+            return method(packed, *args, **kwargs)
+        finally:
+            self._packed_layout = None
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        return self._packed(super().fit, x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        return self._packed(super().evaluate, x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        if len(self._outputs) > 1:  # the batching loop concatenates one array per batch
+            packed = self._pack(x)
+            try:
+                batch_size = int(kwargs.get("batch_size") or (args[0] if args else None) or 32)
+                outs = [[np.asarray(o.data) for o in self._predict_batch(packed[a:a + batch_size])]
+                        for a in range(0, len(packed), batch_size)]
+            finally:
+                self._packed_layout = None
+            return _restructure(self._output_struct, self._outputs,
+                                [np.concatenate(parts, axis=0) for parts in zip(*outs)])
+        return self._packed(super().predict, x, *args, **kwargs)
+
+    def _predict_batch(self, xb):
+        from ..autograd import no_grad
+        with no_grad():
+            out = self(xb, training=False)
+        return flatten(out)
+
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        return self._packed(super().train_on_batch, x, y, *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        return self._packed(super().test_on_batch, x, y, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        if len(self._outputs) > 1:
+            return self.predict(x, batch_size=len(flatten(x)[0]) if isinstance(
+                x, (list, tuple, dict)) else len(x))
+        return self._packed(super().predict_on_batch, x)
+
+    # ---- summary ------------------------------------------------------------------------
+    def _summary_rows(self):
+        rows = []
+        for layer in self._layers:
+            nodes = [n for n in layer._inbound_nodes if id(n) in self._node_ids]
+            shapes = [kt.shape for kt in nodes[0].outputs] if nodes else []
+            out_shape = shape_str(shapes[0]) if len(shapes) == 1 else \
+                "[" + ", ".join(map(shape_str, shapes)) + "]"
+            params = layer.count_params() if layer.built else 0
+            n_train = sum(w.size for w in layer.trainable_weights) if layer.built else 0
+            state = "Y" if layer.trainable and n_train else (
+                "frozen" if not layer.trainable else "-")
+            rows.append((f"{layer.name} ({type(layer).__name__})", out_shape, params, state))
+        return rows
+
+    # ---- config -------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """Keras 3 functional config: `layers` with `inbound_nodes`, `input_layers`,
+        `output_layers` (each tensor as `[layer_name, node_index, tensor_index]`)."""
+        index = {}  # id(node) -> its index among this model's nodes of the same layer
+        for layer in self._layers:
+            mine = [n for n in layer._inbound_nodes if id(n) in self._node_ids]
+            for i, node in enumerate(mine):
+                index[id(node)] = i
+        sources = {id(s): t for s, t in zip(self._input_sources, self._inputs)}
+
+        def ref(kt):
+            kt = sources.get(id(kt), kt)
+            return [kt.layer.name, index[id(kt.node)], kt.tensor_index]
+
+        def tensor_config(kt):
+            return {"class_name": "__keras_tensor__",
+                    "config": {"shape": list(kt.shape), "dtype": kt.dtype,
+                               "keras_history": ref(kt)}}
+
+        layer_configs = []
+        for layer in self._layers:
+            spec = serialize_layer(layer)
+            nodes = [n for n in layer._inbound_nodes if id(n) in self._node_ids
+                     and not n.is_input]
+            spec["name"] = layer.name
+            spec["inbound_nodes"] = [
+                {"args": [_map_structure(n.args, tensor_config)],
+                 "kwargs": dict(n.call_kwargs)} for n in nodes]
+            layer_configs.append(spec)
+        return {
+            "name": self.name, "trainable": self.trainable, "layers": layer_configs,
+            "input_layers": _map_structure(_as_given(self._input_struct), ref),
+            "output_layers": _map_structure(_as_given(self._output_struct), ref),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Rebuild the graph from `get_config()` output (Keras 3 and Keras 2 node formats)."""
+        created, order = {}, []
+        for spec in config.get("layers", []):
+            layer = deserialize_layer(spec, custom_objects)
+            name = spec.get("name") or spec.get("config", {}).get("name") or layer.name
+            created[name] = layer
+            order.append((name, layer, list(spec.get("inbound_nodes", []))))
+        outputs = {}  # (layer name, node index) -> output KerasTensors
+        for name, layer, _ in order:
+            if isinstance(layer, InputLayer):
+                outputs[(name, 0)] = [layer.output]
+
+        def lookup(history):
+            name, node_index, tensor_index = history[0], int(history[1]), int(history[2])
+            if (name, node_index) not in outputs:
+                raise _Pending((name, node_index))
+            return outputs[(name, node_index)][tensor_index]
+
+        pending = {name: nodes for name, _, nodes in order if nodes}
+        done = {name: 0 for name, _, _ in order}
+        while pending:
+            progressed, blocked = False, None
+            for name, layer, _ in order:
+                while pending.get(name):
+                    try:
+                        args, kwargs = _node_arguments(pending[name][0], lookup, layer)
+                    except _Pending as exc:
+                        blocked = (name, exc.args[0])
+                        break
+                    out = layer(args, **kwargs)
+                    outputs[(name, done[name])] = flatten(out) if isinstance(out, list) \
+                        else [out]
+                    done[name] += 1
+                    pending[name].pop(0)
+                    progressed = True
+                if name in pending and not pending[name]:
+                    del pending[name]
+            if not progressed:
+                raise ValueError(f"Cannot rebuild functional model {config.get('name')!r}: "
+                                 f"layer {blocked[0]!r} is called on the output of "
+                                 f"{blocked[1][0]!r} (node {blocked[1][1]}), which no layer "
+                                 "of the config produces.")
+
+        def resolve(spec):
+            if _is_history(spec):
+                if spec[0] not in created:
+                    raise ValueError(f"Functional config {config.get('name')!r} names "
+                                     f"{spec[0]!r} as an input/output, but has no such layer.")
+                return lookup(spec)
+            if isinstance(spec, dict):
+                return {k: resolve(v) for k, v in spec.items()}
+            return [resolve(s) for s in spec]
+
+        model = cls(resolve(config["input_layers"]), resolve(config["output_layers"]),
+                    name=config.get("name"))
+        if not config.get("trainable", True):
+            model.trainable = False
+        return model
+
+
+# ---- graph helpers ----------------------------------------------------------------------
+class _Pending(Exception):
+    """A node refers to a tensor that is not rebuilt yet."""
+
+
+def _check_tensors(tensors, what) -> list:
+    for t in tensors:
+        if not isinstance(t, KerasTensor):
+            raise TypeError(f"Model `{what}` must be KerasTensors, from keras.Input(...) and "
+                            f"layer calls on them. Received: {type(t).__name__} {t!r}")
+    if not tensors:
+        raise ValueError(f"Model `{what}` is empty: pass at least one KerasTensor.")
+    return list(tensors)
+
+
+def _is_input_tensor(t) -> bool:
+    return isinstance(t.layer, InputLayer) and t.node.is_input
+
+
+def _topological_nodes(inputs, outputs, model_name) -> list:
+    """Nodes between `inputs` and `outputs`, each after the nodes it depends on."""
+    input_ids = {id(t) for t in inputs}
+    order, done = [], set()
+    names = [t.layer.name for t in inputs]
+
+    def node_of(t, consumer):
+        node = t.node
+        if node.is_input:
+            raise ValueError(
+                f"Graph disconnected in model {model_name!r}: {consumer} needs the input "
+                f"{t.layer.name!r} (shape {shape_str(t.shape)}), which is not one of the "
+                f"model's inputs {names}. Add it to `inputs`.")
+        return node
+
+    stack = []
+    for t in reversed(outputs):
+        if id(t) not in input_ids:
+            stack.append((node_of(t, f"output {t.layer.name!r}"), False))
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in done:
+            continue
+        if expanded:
+            done.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for t in reversed(node.input_tensors):
+            if id(t) not in input_ids:
+                parent = node_of(t, f"layer {node.layer.name!r}")
+                if id(parent) not in done:
+                    stack.append((parent, False))
+    return order
+
+
+def _keras_layer_order(sources, inputs, outputs) -> list:
+    """Layers in Keras 3 order (`map_graph`): by depth from the outputs, deepest first;
+    ties by first visit in a depth-first walk from the outputs. Same order, same
+    `get_weights()` list as Keras."""
+    replaced = {id(s): t for s, t in zip(sources, inputs)}
+    visit_index, finished, post = {}, set(), []
+    for out in outputs:
+        stack = [(replaced.get(id(out), out), False)]
+        while stack:
+            t, closing = stack.pop()
+            node = t.node
+            if closing:
+                if id(node) not in finished:
+                    finished.add(id(node))
+                    post.append(node)
+                continue
+            if id(node) in finished:
+                continue
+            visit_index.setdefault(id(node.layer), len(visit_index))
+            stack.append((t, True))
+            if not node.is_input:
+                for child in reversed(node.input_tensors):
+                    stack.append((replaced.get(id(child), child), False))
+    node_depth, layer_depth, layers = {}, {}, {}
+    for node in reversed(post):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)], node_depth[id(node)] = depth, depth
+        layers[id(node.layer)] = node.layer
+        for child in ([] if node.is_input else node.input_tensors):
+            parent = replaced.get(id(child), child).node
+            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    for t in inputs:  # an input that no output uses
+        if id(t.layer) not in layer_depth:
+            layer_depth[id(t.layer)], visit_index[id(t.layer)] = 0, -1
+            layers[id(t.layer)] = t.layer
+    return sorted(layers.values(),
+                  key=lambda layer: (-layer_depth[id(layer)], visit_index[id(layer)]))
+
+
+def _plan_node(node):
+    kwargs = {k: v for k, v in node.call_kwargs.items() if k != "training"}
+    fixed = node.call_kwargs.get("training")
+    return node.layer, node.args, kwargs, fixed, [id(t) for t in node.outputs]
+
+
+def _fill(structure, values):
+    if isinstance(structure, KerasTensor):
+        return values[id(structure)]
+    if isinstance(structure, dict):
+        return {k: _fill(v, values) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return [_fill(v, values) for v in structure]
+    return structure
+
+
+def _map_structure(structure, fn):
+    if isinstance(structure, KerasTensor):
+        return fn(structure)
+    if isinstance(structure, dict):
+        return {k: _map_structure(v, fn) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return [_map_structure(v, fn) for v in structure]
+    return structure
+
+
+def _as_given(structure):
+    return list(structure) if isinstance(structure, tuple) else structure
+
+
+def _restructure(structure, flat_keys, flat_values):
+    """Rebuild `structure` (KerasTensor / list / tuple / dict) with values in place of keys."""
+    lookup = {id(k): v for k, v in zip(flat_keys, flat_values)}
+    return _map_structure(_as_given(structure), lambda kt: lookup[id(kt)])
+
+
+def _unpack(data, layout) -> list:
+    out, start = [], 0
+    for shape, dtype in layout:
+        size = int(np.prod(shape)) if shape else 1
+        part = data[:, start:start + size].reshape((len(data),) + tuple(shape))
+        out.append(Tensor(part.astype(dtype, copy=False)))
+        start += size
+    return out
+
+
+# ---- config helpers ---------------------------------------------------------------------
+def serialize_layer(layer) -> dict:
+    """`{"module", "class_name", "config", "registered_name", "build_config"}` (Keras 3)."""
+    cls_name = type(layer).__name__
+    if cls_name == "Functional":
+        module, registered = "keras.src.models.functional", "Functional"
+    elif cls_name == "Sequential":
+        module, registered = "keras", None
+    else:
+        module, registered = "keras.layers", None
+        from ..layers import base as layers_base
+        if layers_base._REGISTRY.get(cls_name) is not type(layer) or \
+                not type(layer).__module__.startswith("glassnet."):
+            registered = f"Custom>{cls_name}"
+    spec = {"module": module, "class_name": cls_name, "config": layer.get_config(),
+            "registered_name": registered}
+    if layer.built and not isinstance(layer, InputLayer) and \
+            layer._build_input_shape is not None:
+        spec["build_config"] = {"input_shape": _jsonable_shape(layer._build_input_shape)}
+    return spec
+
+
+def _jsonable_shape(shape):
+    if isinstance(shape, dict):
+        return {k: _jsonable_shape(v) for k, v in shape.items()}
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return [_jsonable_shape(s) for s in shape]
+    return list(shape)
+
+
+def deserialize_layer(spec: dict, custom_objects=None):
+    """Create a layer from `{"class_name", "config"}`, looking in `custom_objects` first."""
+    cls_name = spec["class_name"]
+    custom = custom_objects or {}
+    cls = custom.get(cls_name) or custom.get(spec.get("registered_name") or "") or \
+        get_layer_class(cls_name)
+    config = dict(spec.get("config", {}))
+    if "custom_objects" in inspect.signature(cls.from_config).parameters:
+        return cls.from_config(config, custom_objects=custom_objects)
+    return cls.from_config(config)
+
+
+def _is_history(spec) -> bool:
+    return isinstance(spec, (list, tuple)) and len(spec) == 3 and isinstance(spec[0], str) \
+        and not isinstance(spec[1], (list, dict))
+
+
+def _node_arguments(node_data, lookup, layer):
+    """(args, kwargs) of one serialized node: Keras 3 `{"args", "kwargs"}` or Keras 2
+    `[[name, node_index, tensor_index, kwargs], ...]`."""
+    if isinstance(node_data, dict):
+        def convert(value):
+            if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+                return lookup(value["config"]["keras_history"])
+            if isinstance(value, dict):
+                return {k: convert(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [convert(v) for v in value]
+            return value
+        args = [convert(a) for a in node_data.get("args", [])]
+        kwargs = {k: convert(v) for k, v in node_data.get("kwargs", {}).items()}
+        if len(args) != 1:
+            raise ValueError(f"Layer {layer.name!r}: glassnet layers take one positional "
+                             f"argument (a tensor or a list of tensors); the config gives "
+                             f"{len(args)}.")
+        x = args[0]
+    else:  # Keras 2: a list of [layer_name, node_index, tensor_index, kwargs]
+        tensors = [lookup(entry[:3]) for entry in node_data]
+        kwargs = dict(node_data[0][3]) if node_data and len(node_data[0]) > 3 else {}
+        x = tensors[0] if len(tensors) == 1 else tensors
+    accepted = inspect.signature(layer.call).parameters
+    kwargs = {k: v for k, v in kwargs.items() if v is not None or k in accepted}
+    return x, kwargs
+
+
+__all__ = ["Functional", "serialize_layer", "deserialize_layer"]
+_ = Layer, Node
