@@ -115,8 +115,8 @@ class L1L2(Regularizer):
     it (Keras 3 itself rejects "l1_l2" and gives a zero penalty for "L1L2").
 
     Example:
-        >>> float(L1L2(l1=0.1, l2=0.2)(np.array([1.0, -2.0], "float32")).data)
-        1.3
+        >>> float(L1L2(l1=0.5, l2=0.25)(np.array([1.0, -2.0], "float32")).data)
+        2.75
 
     Reference:
         keras/src/regularizers/regularizers.py

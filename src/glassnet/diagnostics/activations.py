@@ -5,10 +5,10 @@ afterwards), so the statistics come from the very forward pass that training run
 second pass, no side effects, and it works for Sequential, functional and subclassed
 models alike. Per layer it records the activation mean / std / histogram, the saturated
 fraction (sigmoid/tanh outputs within `SATURATION_MARGIN` of a bound), the dead fraction
-(ReLU units whose output is 0 for every sample of the batch; None below 8 samples), the pre-activation mean / std
-(for Dense with an activation, z = x @ W + b recomputed on the sampled step; for an
-activation layer, its input) and, for BatchNormalization, the gap between the batch and
-the moving statistics.
+(ReLU units whose output is 0 for every sample of the batch; None below 8 samples), the
+pre-activation mean / std (for Dense with an activation, z = x @ W + b recomputed on the
+sampled step; for an activation layer, its input) and, for BatchNormalization, the gap
+between the batch and the moving statistics.
 """
 from __future__ import annotations
 
@@ -98,10 +98,18 @@ def activation_stats(y: np.ndarray, kind: str | None, bins: int | None) -> dict:
         vals = y if finite else y[np.isfinite(y)]
         lo_hi = SATURATING.get(kind)
         if vals.size:
+            # NOTE: float64, or the bin arithmetic of a diverging float32 run overflows
+            vals = vals.astype(np.float64, copy=False)
             if lo_hi is None:
-                lo_hi = (float(vals.min()), float(vals.max()))
-            counts, edges = np.histogram(vals, bins=int(bins), range=lo_hi)
-            stats["hist"] = (counts.tolist(), edges.tolist())
+                lo, hi = float(vals.min()), float(vals.max())
+                scale = max(abs(lo), abs(hi))
+                if hi - lo <= 1e-12 * scale:  # ~one value: numpy's +-0.5 is lost at 1e30
+                    pad = 1e-3 * scale or 0.5
+                    lo, hi = lo - pad, hi + pad
+                lo_hi = (lo, hi)
+            if math.isfinite(lo_hi[1] - lo_hi[0]):
+                counts, edges = np.histogram(vals, bins=int(bins), range=lo_hi)
+                stats["hist"] = (counts.tolist(), edges.tolist())
     if kind in SATURATING:
         lo, hi = SATURATING[kind]
         m = SATURATION_MARGIN

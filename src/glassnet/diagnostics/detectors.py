@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import initializers as inits
+from ..layers.normalization import BatchNormalization
 from .activations import (NORMALIZATION, RELU_LIKE, SATURATING, ZERO_FAMILY,
                           activation_kind, is_activation_layer)
 from .gradients import combined
@@ -64,6 +65,10 @@ ADVICE = {
     "init_scale": "Use kernel_initializer='he_normal' for ReLU-family layers, "
                   "'glorot_uniform' for tanh/sigmoid/linear and 'lecun_normal' for SELU: "
                   "they set std = sqrt(gain / fan_in) so the signal keeps its scale.",
+    "init_mismatch": "Match the initializer to the activation: kernel_initializer="
+                     "'he_normal' for ReLU-family layers, 'glorot_uniform' for tanh/sigmoid/"
+                     "linear, 'lecun_normal' for SELU; or add BatchNormalization between "
+                     "layers.",
     "init_symmetric": "A constant kernel makes every unit of the layer compute the same "
                       "thing, forever: use a random initializer such as 'he_normal'.",
     "bn_unconverged": "Train longer, lower `momentum` (0.9 needs about 30 updates), or "
@@ -142,7 +147,8 @@ def check_init(layers, th) -> list:
             product = math.prod(r for _, r, _, _ in chain)
             limit = th["init_stack_ratio"]
             if product < 1 / limit or product > limit:
-                bad = [c for c in chain if abs(math.log(c[1])) > math.log(1.5)] or chain
+                bad = [c for c in chain if (c[1] < 1 / 1.5 if product < 1 else c[1] > 1.5)]
+                bad = bad or chain
                 names = sorted({type(c[2]).__name__ for c in bad})
                 acts = sorted({c[3] for c in bad})
                 per = math.exp(sum(math.log(c[1]) for c in bad) / len(bad))
@@ -208,7 +214,6 @@ def _describe(init) -> str:
 
 # ---- static checks: batch normalization -----------------------------------------------
 def bn_layers(layers) -> list:
-    from ..layers.normalization import BatchNormalization
     return [l for l in layers if isinstance(l, BatchNormalization)]
 
 

@@ -54,17 +54,18 @@ def diagnose(model, x, y=None, batch_size=None, loss=None, histogram_bins=30, ad
         >>> print(report)
     """
     th = detectors.thresholds(thresholds)
-    x = np.asarray(x)
-    if x.ndim == 0 or len(x) == 0:
-        raise ValueError(f"diagnose() needs a non-empty batch `x`; received shape {x.shape}.")
-    if x.dtype.kind != "f" or (x.dtype != np.dtype(model.dtype)):
-        x = x.astype(model.dtype)
+    # NOTE: not `model.inputs`, which makes a Sequential model build a symbolic graph.
+    multi = len(model.__dict__.get("_inputs") or ()) > 1
+    n = _num_samples(x, multi)
+    if n == 0:
+        raise ValueError("diagnose() needs a non-empty batch `x`.")
     if not model.built:
-        model.build((None,) + tuple(x.shape[1:]))
-    bs = min(len(x), int(batch_size or 256))
-    if bs < 1:
+        model.build((None,) + tuple(np.shape(x)[1:]))
+    if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be positive. Received: batch_size={batch_size}")
-    xb, yb = x[:bs], (None if y is None else np.asarray(y)[:bs])
+    bs = min(n, int(batch_size or 256))
+    xb, yb = _head(x, bs, model.dtype, multi), (None if y is None else _head(y, bs, None,
+                                                                               multi))
     layers = leaf_layers(model)
     report = Report(model.name, thresholds=th, advice=advice)
     found = detectors.check_init(layers, th)
@@ -113,6 +114,23 @@ def diagnose(model, x, y=None, batch_size=None, loss=None, histogram_bins=30, ad
     if verbose == 2:
         print(report, flush=True)
     return report
+
+
+def _head(x, n, dtype, multi):
+    """The first `n` samples of `x`, or of each input when `multi` (a list or dict of
+    inputs of a multi-input model); integer inputs are cast to `dtype`."""
+    if isinstance(x, dict):
+        return {k: _head(v, n, dtype, False) for k, v in x.items()}
+    if multi and isinstance(x, (list, tuple)):
+        return [_head(a, n, dtype, False) for a in x]
+    arr = np.asarray(x)[:n]
+    return arr.astype(dtype) if dtype is not None and arr.dtype.kind in "iub" else arr
+
+
+def _num_samples(x, multi) -> int:
+    if isinstance(x, dict) or (multi and isinstance(x, (list, tuple))):
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    return 0 if np.ndim(x) == 0 else len(x)
 
 
 def _loss_function(model, loss):

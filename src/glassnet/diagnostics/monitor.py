@@ -88,8 +88,6 @@ class Monitor(Callback):
         self.steps_seen = 0
         self._epoch = 0
         self._capture = self._probe = None
-        self._force = False
-        self._pending = None  # (where, loss) of a non-finite loss seen on an unsampled step
         self._nonfinite_done = False
 
     # ---- setup --------------------------------------------------------------------------
@@ -117,22 +115,22 @@ class Monitor(Callback):
 
     # ---- sampled steps ------------------------------------------------------------------
     def on_train_batch_begin(self, batch, logs=None):
-        if self._force or self.steps_seen % self.every == 0:
-            self._force = False
+        if self.steps_seen % self.every == 0:
             self._capture = Capture(self._watched, self.histogram_bins).install()
             optimizer = getattr(self.model, "optimizer", None)
             self._probe = StepProbe(optimizer, self._weights).install() \
                 if optimizer is not None else None
 
     def on_train_batch_end(self, batch, logs=None):
-        where = {"epoch": self._epoch, "batch": batch, "step": self.steps_seen}
-        loss = (logs or {}).get("loss")
-        loss = float(loss) if loss is not None else None
+        step = self.steps_seen
         self.steps_seen += 1
-        if self._capture is None:
-            if loss is not None and not math.isfinite(loss):
-                self._check_nonfinite(None, loss, where)
+        loss = logs.get("loss") if logs else None
+        if self._capture is None:  # an unsampled step: one NaN check of the loss
+            if loss is not None and not self._nonfinite_done and not math.isfinite(loss):
+                self._check_nonfinite(None, float(loss), self._where(batch, step))
             return
+        where = self._where(batch, step)
+        loss = float(loss) if loss is not None else None
         capture, probe = self._capture, self._probe
         self._uninstall()
         if probe is not None and probe.fired:
@@ -147,14 +145,15 @@ class Monitor(Callback):
 
     def on_train_end(self, logs=None):
         self._uninstall()
-        if self._pending is not None:
-            self._flush_pending(None, "loss")
         self._add(detectors.check_bn_convergence(
             self._all, self.thresholds, {"epoch": self._epoch, "step": self.steps_seen}))
         if self.verbose == 2:
             print(self.report, flush=True)
 
     # ---- helpers ------------------------------------------------------------------------
+    def _where(self, batch, step) -> dict:
+        return {"epoch": self._epoch, "batch": batch, "step": step}
+
     def _uninstall(self):
         if self._capture is not None:
             self._capture.remove()
@@ -171,23 +170,11 @@ class Monitor(Callback):
             w = first_nonfinite_weight(self._all)
             if w is not None:
                 hit = (w[0], f"weights ({w[1]}) after the update")
-        loss_bad = loss is not None and not math.isfinite(loss)
-        if hit is None and not loss_bad:
-            if self._pending is not None and record is not None:
-                self._flush_pending(None, "loss (the next batch was finite: check the "
-                                          "data of that batch)")
+        if hit is None and (loss is None or math.isfinite(loss)):
             return
-        if hit is None and record is None and self._pending is None:
-            self._pending, self._force = (where, loss), True  # sample the next step
-            return
-        if self._pending is not None and hit is not None:
-            hit = (hit[0], f"{hit[1]}, located on step {where['step']}")
-        self._pending = self._pending or (where, loss)
-        self._flush_pending(*(hit or (None, "loss")))
-
-    def _flush_pending(self, layer, what):
-        where, loss = self._pending
-        self._pending, self._nonfinite_done = None, True
+        self._nonfinite_done = True
+        layer, what = hit or (None, "loss, while every weight is still finite (check the "
+                                    "data of this batch)")
         self._add([detectors.nonfinite_finding(layer, what, where, loss)])
 
     def _add(self, findings):

@@ -73,7 +73,8 @@ def entries_of(summaries, mode):
                 "supported": bool(claim.supported), "seeds": list(claim.seeds),
                 "metrics": claim.metrics, "published": claim.published,
                 "title": s["title"], "note": claim.note, "mode": mode, "data": s["data"],
-                "seconds": round(s["seconds"], 2)}))
+                "seconds": round(s["seconds"], 2),
+                "cpu_seconds": round(s.get("cpu_seconds", s["seconds"]), 2)}))
     return out
 
 
@@ -148,13 +149,13 @@ def write(out, summaries, meta):
             t = f"{s['seconds']:.1f} s" if k == 0 else ""
             rows.append(f"<tr><td>{name}</td><td>{mark}</td><td>{_esc(c.text)}</td>"
                         f"<td class='num'>{t}</td></tr>")
-    parts.append("<table><tr><th>experiment</th><th></th><th>claim</th><th>CPU time</th>"
+    parts.append("<table><tr><th>experiment</th><th></th><th>claim</th><th>run time</th>"
                   "</tr>" + "".join(rows) + "</table>")
     for s in summaries:
         o = s["outcome"]
         parts.append(f"<section id='{_esc(s['name'])}'><h2>{_esc(s['title'])}</h2>")
         parts.append(f"<p class='meta'>{_esc(s['name'])} · {s['runs']} runs · "
-                     f"{s['seconds']:.1f} s CPU · data {_esc(s['data'] or '–')}</p>")
+                     f"{s['seconds']:.1f} s run time ({s.get('cpu_seconds', 0):.1f} s CPU) · data {_esc(s['data'] or '–')}</p>")
         parts.append(f"<p>{_esc(s['setup'])}</p>")
         parts.extend(_claim_html(c) for c in o.claims)
         for t in o.tables:

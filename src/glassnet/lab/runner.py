@@ -56,13 +56,14 @@ def execute_task(task):
     """
     name, config, seed = task
     _limit_threads()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         output, error = experiments.get(name).run(dict(config), int(seed)), None
     except Exception:  # a failed run is reported, not fatal to the whole lab
         output, error = None, traceback.format_exc()
     return {"experiment": name, "config": config, "seed": int(seed), "output": output,
-            "error": error, "seconds": time.perf_counter() - start}
+            "error": error, "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu}
 
 
 def make_tasks(names, mode):
@@ -102,12 +103,23 @@ def run_tasks(tasks, jobs=1, executor=None, on_result=None):
     import multiprocessing
     # NOTE: spawn, not fork: a forked child inherits the parent's BLAS thread pool state
     # (and any lock held by one of its threads), a known source of hangs.
+    # The environment is inherited at spawn, before the child loads NumPy and its BLAS.
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
-                                initializer=_limit_threads) as pool:
-        futures = [pool.submit(execute_task, t) for t in tasks]
-        for fut in cf.as_completed(futures):
-            done(fut.result())
+    saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                             "MKL_NUM_THREADS")}
+    os.environ.update({k: "1" for k in saved})
+    try:
+        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                                    initializer=_limit_threads) as pool:
+            futures = [pool.submit(execute_task, t) for t in tasks]
+            for fut in cf.as_completed(futures):
+                done(fut.result())
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return results
 
 
@@ -129,10 +141,12 @@ def _summarize(name, mode, results):
         outcome.notes.append(
             f"{len(errors)} of {len(results)} runs failed; first failure "
             f"(config {first['config']}, seed {first['seed']}):\n{first['error']}")
-    seconds = sum(r["seconds"] for r in results) + time.perf_counter() - start
+    summary_seconds = time.perf_counter() - start
+    seconds = sum(r["seconds"] for r in results) + summary_seconds
+    cpu = sum(r.get("cpu_seconds", 0.0) for r in results) + summary_seconds
     return {"name": name, "title": module.TITLE, "setup": module.SETUP,
             "outcome": outcome, "runs": len(results), "failed": len(errors),
-            "seconds": seconds, "data": _data_sources(results)}
+            "seconds": seconds, "cpu_seconds": cpu, "data": _data_sources(results)}
 
 
 def _data_sources(results):
@@ -184,7 +198,8 @@ def run(names=None, mode="quick", out="report", jobs=None, executor=None, seeds=
                 summaries[name] = s = _summarize(name, mode, by_name[name])
                 claims = s["outcome"].claims
                 good = sum(bool(c.supported) for c in claims)
-                log(f"  {name:<20} {s['runs']:>3} runs {s['seconds']:7.1f} s (CPU)   "
+                log(f"  {name:<20} {s['runs']:>3} runs {s['seconds']:7.1f} s ({s['cpu_seconds']:.1f} s "
+                    f"CPU)   "
                     f"claims supported: {good}/{len(claims)}"
                     + (f"   ({s['failed']} runs FAILED)" if s["failed"] else ""))
                 for c in claims:

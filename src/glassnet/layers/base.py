@@ -179,8 +179,13 @@ class Layer:
         """All weights, in creation order (Keras order: Dense [kernel, bias]; BN [gamma,
         beta, moving_mean, moving_variance])."""
         out = list(self._weights)
-        for layer in self._layers:
-            out.extend(w for w in layer.weights if all(w is not o for o in out))
+        if self._layers:
+            seen = set(map(id, out))  # a layer shared twice contributes its weights once
+            for layer in self._layers:
+                for w in layer.weights:
+                    if id(w) not in seen:
+                        seen.add(id(w))
+                        out.append(w)
         return out
 
     @property

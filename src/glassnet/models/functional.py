@@ -11,9 +11,8 @@ output tensors) on the layer. `Functional(inputs, outputs)` walks the nodes back
 outputs to the inputs, sorts them topologically and, on real data, calls each layer in
 that order. A layer called twice (a shared layer) has two nodes and one set of weights.
 
-Training uses the ordinary Trainer. Models with several inputs are trained on a list (or
-dict) of arrays: the arrays are laid side by side in one matrix for the batching loop and
-split again at the top of `call`. Models with several outputs predict a list of arrays.
+Training uses the ordinary Trainer: models with several inputs or outputs are trained on
+lists (or dicts) of arrays through `multi_io.MultiIOTraining`.
 """
 from __future__ import annotations
 
@@ -21,14 +20,14 @@ import inspect
 
 import numpy as np
 
-from .. import backend
 from ..autograd import Tensor
 from ..layers.base import Layer, get_layer_class, shape_str
 from ..layers.input_layer import InputLayer, KerasTensor, Node, flatten
 from .model import Model
+from .multi_io import MultiIOTraining, split_arrays
 
 
-class Functional(Model):
+class Functional(MultiIOTraining, Model):
     """A model whose layers form a graph from `inputs` to `outputs` (Keras `Functional`).
 
     Built by `glassnet.Model(inputs, outputs)`. `layers` lists the InputLayers first, then
@@ -129,14 +128,17 @@ class Functional(Model):
                 for i, o in zip(out_ids, out):
                     values[i] = o
         outs = [values[id(t)] for t in self._outputs]
-        return _restructure(self._output_struct, self._outputs, outs)
+        if self._pack_outputs:  # training with several outputs (see multi_io)
+            return self._packed_outputs(outs)
+        out = _restructure(self._output_struct, self._outputs, outs)
+        return out[0] if isinstance(out, list) and len(out) == 1 else out  # as Keras 3
 
     def _bind(self, inputs) -> list:
         """Match the call's inputs to the model's inputs (list, dict or one array)."""
         n = len(self._inputs)
         layout = self._packed_layout
         if layout is not None and isinstance(inputs, Tensor) and n > 1:
-            return _unpack(inputs.data, layout)
+            return [Tensor(a) for a in split_arrays(inputs.data, layout)]
         if isinstance(inputs, dict):
             keys = list(self._input_struct) if isinstance(self._input_struct, dict) \
                 else self.input_names
@@ -173,101 +175,6 @@ class Functional(Model):
         shapes = [(batch,) + tuple(t.shape[1:]) for t in self._outputs]
         return shapes[0] if len(shapes) == 1 else shapes
 
-    # ---- several inputs through the array-based Trainer ---------------------------------
-    def _pack(self, x):
-        """Lay several input arrays side by side in one float matrix (see module doc)."""
-        if len(self._inputs) == 1 or x is None or not isinstance(x, (list, tuple, dict)):
-            if isinstance(x, (list, tuple)) and len(x) == 1:
-                return x[0]
-            if isinstance(x, dict) and len(x) == 1:
-                return next(iter(x.values()))
-            return x
-        arrays = [np.asarray(t.data if isinstance(t, Tensor) else t)
-                  for t in self._bind_arrays(x)]
-        n = len(arrays[0])
-        if any(len(a) != n for a in arrays):
-            raise ValueError(f"All inputs of model {self.name!r} must have the same number of "
-                             f"samples; received {[len(a) for a in arrays]} for "
-                             f"{self.input_names}.")
-        layout = []
-        for kt, a in zip(self._inputs, arrays):
-            if a.shape[1:] != tuple(kt.shape[1:]) and None not in kt.shape[1:]:
-                raise ValueError(
-                    f"Input {kt.layer.name!r} of model {self.name!r} is incompatible: "
-                    f"expected shape {shape_str(kt.shape)}, received shape {shape_str(a.shape)}.")
-            layout.append((a.shape[1:], kt.dtype))
-        dtype = np.dtype(backend.floatx())
-        self._packed_layout = layout
-        return np.concatenate([a.reshape(n, -1).astype(dtype, copy=False) for a in arrays],
-                              axis=1)
-
-    def _bind_arrays(self, x) -> list:
-        if isinstance(x, dict):
-            keys = list(self._input_struct) if isinstance(self._input_struct, dict) \
-                else self.input_names
-            missing = [k for k in keys if k not in x]
-            if missing:
-                raise ValueError(f"Model {self.name!r} expects inputs named {keys}; the dict "
-                                 f"passed has keys {list(x)} (missing {missing}).")
-            return [x[k] for k in keys]
-        if len(x) != len(self._inputs):
-            raise ValueError(f"Model {self.name!r} expects {len(self._inputs)} inputs "
-                             f"{self.input_names}, received {len(x)}.")
-        return list(x)
-
-    def _packed(self, method, x, *args, **kwargs):
-        if len(self._outputs) > 1 and method.__name__ != "predict":
-            raise ValueError(
-                f"{method.__name__}() on a model with several outputs is not supported yet: "
-                f"model {self.name!r} has outputs {self.output_names}. Train a model with "
-                "one output that shares the layers (keras.Model(inputs, one_output)).")
-        packed = self._pack(x)
-        if "validation_data" in kwargs and kwargs["validation_data"] is not None:
-            val = list(kwargs["validation_data"])
-            val[0] = self._pack(val[0])
-            kwargs["validation_data"] = tuple(val)
-        try:
-            return method(packed, *args, **kwargs)
-        finally:
-            self._packed_layout = None
-
-    def fit(self, x=None, y=None, *args, **kwargs):
-        return self._packed(super().fit, x, y, *args, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        return self._packed(super().evaluate, x, y, *args, **kwargs)
-
-    def predict(self, x, *args, **kwargs):
-        if len(self._outputs) > 1:  # the batching loop concatenates one array per batch
-            packed = self._pack(x)
-            try:
-                batch_size = int(kwargs.get("batch_size") or (args[0] if args else None) or 32)
-                outs = [[np.asarray(o.data) for o in self._predict_batch(packed[a:a + batch_size])]
-                        for a in range(0, len(packed), batch_size)]
-            finally:
-                self._packed_layout = None
-            return _restructure(self._output_struct, self._outputs,
-                                [np.concatenate(parts, axis=0) for parts in zip(*outs)])
-        return self._packed(super().predict, x, *args, **kwargs)
-
-    def _predict_batch(self, xb):
-        from ..autograd import no_grad
-        with no_grad():
-            out = self(xb, training=False)
-        return flatten(out)
-
-    def train_on_batch(self, x, y=None, *args, **kwargs):
-        return self._packed(super().train_on_batch, x, y, *args, **kwargs)
-
-    def test_on_batch(self, x, y=None, *args, **kwargs):
-        return self._packed(super().test_on_batch, x, y, *args, **kwargs)
-
-    def predict_on_batch(self, x):
-        if len(self._outputs) > 1:
-            return self.predict(x, batch_size=len(flatten(x)[0]) if isinstance(
-                x, (list, tuple, dict)) else len(x))
-        return self._packed(super().predict_on_batch, x)
-
     # ---- summary ------------------------------------------------------------------------
     def _summary_rows(self):
         rows = []
@@ -298,6 +205,13 @@ class Functional(Model):
             kt = sources.get(id(kt), kt)
             return [kt.layer.name, index[id(kt.node)], kt.tensor_index]
 
+        def io_ref(kt):
+            # NOTE: Keras 3 counts a nested functional model's nodes from 1 in
+            # input_layers/output_layers (a Keras 2 relic), but from 0 in inbound_nodes.
+            name, node_index, tensor_index = ref(kt)
+            offset = isinstance(sources.get(id(kt), kt).layer, Functional)
+            return [name, node_index + offset, tensor_index]
+
         def tensor_config(kt):
             return {"class_name": "__keras_tensor__",
                     "config": {"shape": list(kt.shape), "dtype": kt.dtype,
@@ -315,8 +229,8 @@ class Functional(Model):
             layer_configs.append(spec)
         return {
             "name": self.name, "trainable": self.trainable, "layers": layer_configs,
-            "input_layers": _map_structure(_as_given(self._input_struct), ref),
-            "output_layers": _map_structure(_as_given(self._output_struct), ref),
+            "input_layers": _map_structure(_as_given(self._input_struct), io_ref),
+            "output_layers": _map_structure(_as_given(self._output_struct), io_ref),
         }
 
     @classmethod
@@ -369,7 +283,13 @@ class Functional(Model):
                 if spec[0] not in created:
                     raise ValueError(f"Functional config {config.get('name')!r} names "
                                      f"{spec[0]!r} as an input/output, but has no such layer.")
-                return lookup(spec)
+                offset = isinstance(created[spec[0]], Functional)  # see get_config
+                try:
+                    return lookup([spec[0], int(spec[1]) - offset, spec[2]])
+                except _Pending:
+                    raise ValueError(f"Functional config {config.get('name')!r}: the "
+                                     f"input/output {list(spec)} refers to a call of layer "
+                                     f"{spec[0]!r} that the config does not contain.") from None
             if isinstance(spec, dict):
                 return {k: resolve(v) for k, v in spec.items()}
             return [resolve(s) for s in spec]
@@ -509,16 +429,6 @@ def _restructure(structure, flat_keys, flat_values):
     """Rebuild `structure` (KerasTensor / list / tuple / dict) with values in place of keys."""
     lookup = {id(k): v for k, v in zip(flat_keys, flat_values)}
     return _map_structure(_as_given(structure), lambda kt: lookup[id(kt)])
-
-
-def _unpack(data, layout) -> list:
-    out, start = [], 0
-    for shape, dtype in layout:
-        size = int(np.prod(shape)) if shape else 1
-        part = data[:, start:start + size].reshape((len(data),) + tuple(shape))
-        out.append(Tensor(part.astype(dtype, copy=False)))
-        start += size
-    return out
 
 
 # ---- config helpers ---------------------------------------------------------------------

@@ -135,6 +135,27 @@ class Model(Trainer, Layer):
     def get_config(self):
         return {**Layer.get_config(self)}
 
+    # ---- saving: thin delegations to glassnet.saving (sanctioned upward calls) -----------
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """Save to `.keras` or `.h5`; see `glassnet.saving.save_model`."""
+        from .. import saving
+        return saving.save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+
+    def save_weights(self, filepath, overwrite=True, max_shard_size=None):
+        """Save the weights to `.weights.h5`; see `glassnet.saving.save_weights`."""
+        from .. import saving
+        return saving.save_weights(self, filepath, overwrite, max_shard_size)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """Load weights; returns a report. See `glassnet.saving.load_weights`."""
+        from .. import saving
+        return saving.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    def to_json(self, **kwargs) -> str:
+        """The architecture as Keras JSON; see `glassnet.models.model_from_json`."""
+        from .. import saving
+        return saving.to_json(self, **kwargs)
+
     def diagnose(self, x, y=None, batch_size=None, **kwargs):
         """One-shot health check on one batch; see `glassnet.diagnostics.diagnose`."""
         from ..diagnostics import diagnose  # sanctioned upward call (DEVELOPERS-NOTES)

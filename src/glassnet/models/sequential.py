@@ -170,17 +170,14 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from ..layers.base import get_layer_class
-        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
-        shape = config.get("build_input_shape")
+        from .functional import deserialize_layer  # same tier; passes custom_objects down
+        model = cls(name=config.get("name"))
         for spec in config.get("layers", []):
-            layer_cls = (custom_objects or {}).get(spec["class_name"]) or \
-                get_layer_class(spec["class_name"])
-            conf = dict(spec["config"])
-            if spec["class_name"] == "InputLayer":
-                model.add(layer_cls(**conf))
-                continue
-            model.add(layer_cls.from_config(conf))
-        if shape is not None and not model.built:
+            # NOTE: one build after the last layer: a rebuild per add is quadratic.
+            model.add(deserialize_layer(spec, custom_objects), rebuild=False)
+        shape = config.get("build_input_shape") or model._input_batch_shape
+        if shape is not None and model._layers and not model.built:
             model.build(tuple(shape))
+        if not config.get("trainable", True):
+            model.trainable = False
         return model
