@@ -8,20 +8,32 @@ For every seed:
 - model A is trained for 20 epochs and saved (cached per seed in a temp directory);
 - model B is trained from scratch on the 200 B images for 20 epochs;
 - model B on A reuses A's hidden layers (through `clone_model` + `set_weights`, so A
-  itself is not modified) under a new sigmoid head: 4 epochs with the base frozen, then
-  16 epochs unfrozen. Two schedules: Géron's (SGD 1e-3 in both phases) and
-  `glassnet.models.fine_tune`'s (head at 1e-2, then everything at 1e-3, BN kept frozen).
+  itself is not modified) under a new sigmoid head, trained by
+  `glassnet.models.fine_tune`: 4 epochs with the base frozen, then 16 epochs unfrozen,
+  with Géron's rates (SGD 1e-3 in both phases) and two faster head phases.
 
 The users' snippet from issue 4 (`users_snippet`) runs unchanged on the saved model A.
 
 Run: python examples/transfer_learning.py [--seeds 3] [--epochs-a 20] [--fresh]
 Data: `apt-get install dataset-fashion-mnist`, or set GLASSNET_DATA (see README).
 
-Results (3 seeds, 2-core machine, about 3 minutes):
-    model A val accuracy              see the table printed at the end
-The numbers vary from seed to seed by about as much as the transfer gain itself
-(/work/shared/research/chapter11-experiments.md: +1.0 pp ± 0.9 pp over 6 NumPy pairs,
-Géron's single TF run +2.35 pp); compare means over seeds, not single runs.
+Results (seeds 0-2; about 3 minutes on 2 shared cores, 15 s once model A is cached).
+Test accuracy on task B's 2,000 test images, mean ± std over the seeds:
+
+    model A (validation, 8 classes)        0.9190 ± 0.0022   (Géron: 0.9200)
+    B from scratch, SGD 1e-3               0.9830 ± 0.0004   (Géron: 0.9705)
+    B from scratch, SGD 1e-2               0.9925 ± 0.0008
+    B on A, Géron: 1e-3 frozen, 1e-3       0.9847 ± 0.0009   (Géron: 0.9940)
+    B on A, fine_tune: 1e-2 frozen, 1e-3   0.9915 ± 0.0004
+    B on A, 1e-2 frozen, 1e-2              0.9967 ± 0.0014
+
+Reading: at a matched learning rate, reusing A's layers lowers the error (1.70 % -> 1.53 %
+at 1e-3; 0.75 % -> 0.33 % at 1e-2), but most of the jump from Géron's B (1e-3) to
+"B on A" with a faster head phase is the learning rate: B from scratch at 1e-2 already
+gets 0.9925. Lowering the rate for the unfrozen phase does not help on this small task
+(16 epochs at 1e-3 underfit). Over more seeds a NumPy re-implementation found the gain at
+1e-3 to be +1.0 ± 0.9 pp (Géron's single TF run: +2.35 pp): seeds move these numbers by
+about as much as the effects, so compare means, not single runs.
 """
 import argparse
 import os
@@ -69,42 +81,20 @@ def build_model(n_outputs, activation):
     return model
 
 
-def save_model(model, path):
-    """model.save (Keras .h5); until glassnet.saving is wired in, the weights as .npz."""
-    if hasattr(model, "save"):
-        model.save(path)
-    else:
-        np.savez(path + ".npz", *model.get_weights())
-
-
-def load_model(path):
-    if hasattr(keras.models, "load_model"):
-        return keras.models.load_model(path)
-    model = build_model(8, "softmax")  # NOTE: fallback, same architecture as saved
-    with np.load(path + ".npz") as stored:
-        model.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])
-    return model
-
-
-def saved(path):
-    return os.path.exists(path) if hasattr(keras.models, "load_model") else \
-        os.path.exists(path + ".npz")
-
-
 def train_model_A(task, seed, epochs, fresh=False, verbose=0):
     """Train (or load from the per-seed cache) model A; return (path, val accuracy)."""
     os.makedirs(CACHE, exist_ok=True)
     path = os.path.join(CACHE, f"my_model_A_seed{seed}_ep{epochs}.h5")
     x, y, x_val, y_val, _, _ = task
-    if fresh or not saved(path):
+    if fresh or not os.path.exists(path):
         keras.utils.set_random_seed(seed)
         model = build_model(8, "softmax")
         model.compile(loss="sparse_categorical_crossentropy",
                       optimizer=keras.optimizers.SGD(learning_rate=1e-3),
                       metrics=["accuracy"])
         model.fit(x, y, epochs=epochs, validation_data=(x_val, y_val), verbose=verbose)
-        save_model(model, path)
-    model = load_model(path)
+        model.save(path)
+    model = keras.models.load_model(path)
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd",
                   metrics=["accuracy"])
     return path, model.evaluate(x_val, y_val, verbose=0)[1]
@@ -127,9 +117,6 @@ def users_snippet():
 
 def run_users_snippet(model_A_path, task):
     """Run the snippet in a scratch directory holding model A as my_model.h5."""
-    if not hasattr(keras.models, "load_model"):
-        print("(users' snippet skipped: glassnet.saving is not available yet)")
-        return
     import shutil
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as scratch:
@@ -163,7 +150,7 @@ def model_B_on_A(model_A_path, task, seed, head_lr, finetune_lr):
     """Géron's recipe through `fine_tune`: clone A (A stays intact), new head, 4 + 16."""
     x, y, x_val, y_val, x_test, y_test = task
     keras.utils.set_random_seed(seed)
-    model_A = load_model(model_A_path)
+    model_A = keras.models.load_model(model_A_path)
     model_A_clone = keras.models.clone_model(model_A)
     model_A_clone.set_weights(model_A.get_weights())
     model = keras.models.Sequential(model_A_clone.layers[:-1])
@@ -182,7 +169,7 @@ def main(seeds=3, epochs_a=20, fresh=False, verbose=0):
     tasks = load_tasks()
     rows = {"model A val accuracy": [], "B from scratch (SGD 1e-3)": [],
             "B from scratch (SGD 1e-2)": [], "B on A (Géron: 1e-3, 1e-3)": [],
-            "B on A (fine_tune: 1e-2, 1e-3)": []}
+            "B on A (fine_tune: 1e-2, 1e-3)": [], "B on A (1e-2, 1e-2)": []}
     for seed in range(seeds):
         path, acc_a = train_model_A(tasks["A"], seed, epochs_a, fresh, verbose)
         if seed == 0:
@@ -190,7 +177,8 @@ def main(seeds=3, epochs_a=20, fresh=False, verbose=0):
         results = (acc_a, model_B_from_scratch(tasks["B"], seed),
                    model_B_from_scratch(tasks["B"], seed, learning_rate=1e-2),
                    model_B_on_A(path, tasks["B"], seed, 1e-3, 1e-3),
-                   model_B_on_A(path, tasks["B"], seed, 1e-2, 1e-3))
+                   model_B_on_A(path, tasks["B"], seed, 1e-2, 1e-3),
+                   model_B_on_A(path, tasks["B"], seed, 1e-2, 1e-2))
         for key, value in zip(rows, results):
             rows[key].append(value)
         print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in zip(rows, results)),

@@ -378,6 +378,12 @@ def test_bad_inputs_and_calls_raise_clear_errors():
         two([np.ones((1, 2))] * 3)
     with pytest.raises(ValueError, match=r"missing \['in_b'\]"):
         two.predict({"in_a": np.ones((1, 2))}, verbose=0)
+    class Subclassed(keras.Model):
+        def __init__(self):
+            inp = Input((2,))
+            super().__init__(inp, Dense(1)(inp))
+    with pytest.raises(TypeError, match="functional-style subclassing.*not supported"):
+        Subclassed()
     with pytest.raises(ValueError, match="same name"):
         i = Input((2,))
         keras.Model(i, Dense(1, name="twin")(Dense(2, name="twin")(i)))

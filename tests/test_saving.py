@@ -147,7 +147,7 @@ def test_to_json_and_model_from_json(tmp_path):
     assert [type(l) for l in clone.layers] == [type(l) for l in model.layers]
     assert clone.layers[0].get_config()["units"] == 8
     assert not np.array_equal(clone.weights[0].numpy(), model.weights[0].numpy())
-    assert json.loads(clone.to_json())["config"]["layers"][3]["config"]["units"] == 8
+    assert json.loads(clone.to_json())["config"]["layers"][1]["config"]["units"] == 8
 
 
 # ---- weights only ------------------------------------------------------------------------
@@ -295,7 +295,7 @@ def test_classes_named_by_a_file_are_never_imported(tmp_path):
         keras.models.load_model(_config_file(tmp_path, _sequential_config(weird), "b.keras"))
 
 
-def test_legacy_config_keys_are_translated(tmp_path):
+def test_legacy_config_keys_are_translated():
     config = {"class_name": "Sequential", "config": {"name": "old", "layers": [
         {"class_name": "Dense", "config": {
             "name": "d", "units": 3, "input_dim": 4, "activation": "relu",
@@ -309,10 +309,9 @@ def test_legacy_config_keys_are_translated(tmp_path):
             "name": "b", "axis": [1], "fused": True, "renorm": False,
             "dtype": {"class_name": "Policy", "config": {"name": "mixed_float16"}}}},
     ]}}
-    path = _config_file(tmp_path, config)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # translated silently, no deprecation warnings
-        model = keras.models.load_model(path)
+        model = keras.models.model_from_json(json.dumps(config))
     assert model.layers[1].negative_slope == pytest.approx(0.1)
     assert model.layers[0].kernel.shape == (4, 3)
     assert model.layers[0].kernel_initializer.distribution == "truncated_normal"
@@ -320,7 +319,7 @@ def test_legacy_config_keys_are_translated(tmp_path):
     bad = json.loads(json.dumps(config))
     bad["config"]["layers"][2]["config"]["renorm"] = True
     with pytest.raises(SavingError, match="renorm=True is not supported"):
-        keras.models.load_model(_config_file(tmp_path, bad, "bad.keras"))
+        keras.models.model_from_json(json.dumps(bad))
 
 
 # ---- bounds and hostile files ------------------------------------------------------------
@@ -395,7 +394,7 @@ def _object_dtype(f, tmp_path):
 
 @pytest.mark.parametrize("edit, message", [
     (_external_link, "external link"), (_soft_link, "soft"), (_virtual, "virtual"),
-    (_external_storage, "external raw files"), (_huge_dataset, r"shape \(1099511627776,\)"),
+    (_external_storage, "external raw files"), (_huge_dataset, "1099511627776"),
     (_object_dtype, "numeric"),
 ], ids=["external_link", "soft_link", "virtual", "external_storage", "huge", "object"])
 def test_hostile_hdf5_constructs_are_refused(tmp_path, edit, message):
@@ -408,7 +407,7 @@ def test_hostile_hdf5_constructs_are_refused(tmp_path, edit, message):
 
 
 def test_huge_legacy_dataset_is_refused_before_reading(tmp_path):
-    model = keras.Sequential([layers.Dense(3, input_shape=(4,))])
+    model = keras.Sequential([layers.Dense(3, input_shape=(4,), name="dense")])
     model.save(tmp_path / "m.h5")
     with h5py.File(tmp_path / "m.h5", "a") as f:
         group = f["model_weights/dense"]
@@ -434,8 +433,6 @@ def test_zip_bombs_are_stopped(tmp_path, monkeypatch):
         keras.models.load_model(bomb)
     # A member whose header understates its size: streaming stops at the declared size.
     data = bytearray(bomb.read_bytes())
-    central = data.rfind(b"PK\x01\x02metadata.json"[:4] + data[data.find(b"PK\x01\x02") + 4:
-                                                              data.find(b"PK\x01\x02") + 4])
     for sig in (b"PK\x03\x04", b"PK\x01\x02"):  # patch the sizes of metadata.json
         start = 0
         while (i := data.find(sig, start)) != -1:
@@ -445,9 +442,8 @@ def test_zip_bombs_are_stopped(tmp_path, monkeypatch):
                 data[size_at:size_at + 4] = (1000).to_bytes(4, "little")
             start = i + 4
     bomb.write_bytes(bytes(data))
-    with pytest.raises(SavingError):
+    with pytest.raises(SavingError, match="metadata.json|zip"):
         keras.models.load_model(bomb)
-    _ = central
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage" * 10, b"PK\x03\x04" + b"\0" * 50,

@@ -122,6 +122,26 @@ def test_issue_snippet_on_a_saved_and_loaded_model(tmp_path, monkeypatch):
     check_snippet_semantics(scope)
 
 
+def test_issue_snippet_on_a_model_saved_by_keras(tmp_path, monkeypatch):
+    os.environ.setdefault("KERAS_BACKEND", "numpy")
+    real_keras = pytest.importorskip("keras")
+    if not hasattr(keras.models, "load_model"):
+        pytest.skip("glassnet.saving is not wired to load_model yet")
+    k_model = real_keras.Sequential([
+        real_keras.Input((4, 4)), real_keras.layers.Flatten(),
+        real_keras.layers.Dense(6, activation="relu"), real_keras.layers.BatchNormalization(),
+        real_keras.layers.Dense(5, activation="relu"),
+        real_keras.layers.Dense(3, activation="softmax")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        k_model.save(str(tmp_path / "my_model.h5"))  # Keras' legacy HDF5 layout
+    monkeypatch.setattr(layers_base, "_NAME_COUNTS", {})  # as in a new process
+    scope = run_snippet(directory=tmp_path)
+    names = [l.name for l in scope["model_A"].layers]
+    assert names == [l.name for l in k_model.layers]  # "dense", "dense_1", ... kept
+    check_snippet_semantics(scope)
+
+
 # ---- names --------------------------------------------------------------------------------
 def test_explicit_name_clash_raises_naming_both_layers():
     model = Sequential([Input((3,)), Dense(2, name="head")])
@@ -250,6 +270,26 @@ def test_clone_functional_keeps_sharing_and_accepts_clone_and_call_functions():
         clone_model(Sequential([Dense(2)]), copy_weights=True)
 
 
+def test_clone_recursive_applies_the_clone_function_inside_nested_models():
+    inner_in = Input((3,))
+    inner = keras.Model(inner_in, Dense(4, name="inner_dense")(inner_in), name="inner")
+    outer_in = Input((3,))
+    outer = keras.Model(outer_in, Dense(1, name="outer_dense")(inner(outer_in)))
+    seen = []
+
+    def clone_function(layer):
+        seen.append(layer.name)
+        return type(layer).from_config(layer.get_config())
+    clone = clone_model(outer, clone_function=clone_function, recursive=True)
+    assert "inner_dense" in seen and "inner" not in seen  # recursed into the inner model
+    assert clone.get_layer("inner") is not inner
+    assert clone.get_layer("inner").get_layer("inner_dense") is not inner.get_layer(
+        "inner_dense")
+    seen.clear()
+    clone_model(outer, clone_function=clone_function)
+    assert seen == ["inner", "outer_dense"]  # not recursive: the nested model is one layer
+
+
 # ---- freezing -----------------------------------------------------------------------------
 def test_freezing_leaves_weights_and_bn_statistics_unchanged_across_fit():
     x, y_a, _ = task_data(96)
@@ -372,3 +412,33 @@ def test_fine_tune_keeps_batchnorm_frozen_and_applies_base_multiplier():
     assert model.layers[1].kernel.lr_multiplier == pytest.approx(0.1)
     with pytest.raises(ValueError, match="needs a `loss`"):
         fine_tune(Sequential([Dense(1)]), [], x, y_b)
+
+
+# ---- the example on real data -------------------------------------------------------------
+def test_transfer_example_runs_the_snippet_and_transfers(capsys):
+    from glassnet.datasets import fashion_mnist
+    if not fashion_mnist.is_available():
+        pytest.skip("Fashion-MNIST not found: `apt-get install dataset-fashion-mnist` or set "
+                    "GLASSNET_DATA to a folder with the four IDX files")
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+    import transfer_learning
+    means = transfer_learning.main(seeds=1, epochs_a=2, fresh=True)
+    assert "users' snippet ran" in capsys.readouterr().out
+    assert means["model A val accuracy"] > 0.8
+    assert means["B on A (1e-2, 1e-2)"] > 0.97, means
+
+
+def test_deepcopy_of_a_model_does_not_share_its_layers():
+    import copy
+    model_A = Sequential([Flatten(input_shape=(4, 4)), Dense(6), Dense(3)])  # not compiled
+    twin = copy.deepcopy(model_A)
+    assert all(a is not b for a, b in zip(twin.layers, model_A.layers))
+    assert "Shared with" not in summary_text(twin)
+    x = task_data(8)[0]
+    np.testing.assert_allclose(twin.predict(x, verbose=0), model_A.predict(x, verbose=0))
+    inp = Input((4, 4))
+    functional = keras.Model(inp, Dense(2)(Flatten()(inp)))
+    copied = copy.deepcopy(functional)
+    np.testing.assert_allclose(copied.predict(x, verbose=0), functional.predict(x, verbose=0))
+    assert "Shared with" not in summary_text(copied)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..layers.input_layer import Input, InputLayer, KerasTensor, flatten
-from .functional import Functional, _map_structure, _restructure
+from .functional import Functional
+from .graph import _map_structure, _restructure
 from .sequential import Sequential
 
 
@@ -138,7 +139,7 @@ def _clone_functional(model, clone_function, input_tensors, call_function):
         new_inputs = _map_structure(
             model.input, lambda t: Input(batch_shape=t.shape, dtype=t.dtype, name=t.layer.name))
     values = {id(src): t for src, t in zip(model._input_sources, flatten(new_inputs))}
-    for layer, args, kwargs, fixed_training, out_ids in model._plan:
+    for layer, args, kwargs, fixed_training, outputs in model._plan:
         new_layer = clone_function(layer)
         call_kwargs = dict(kwargs)
         if fixed_training is not None:
@@ -148,9 +149,9 @@ def _clone_functional(model, clone_function, input_tensors, call_function):
             out = call_function(new_layer, x, **call_kwargs)
         else:
             out = new_layer(x, **call_kwargs)
-        outs = out if isinstance(out, list) and len(out_ids) > 1 else [out]
-        for i, o in zip(out_ids, outs):
-            values[i] = o
+        outs = out if isinstance(out, list) and len(outputs) > 1 else [out]
+        for kt, o in zip(outputs, outs):
+            values[id(kt)] = o
     outputs = _restructure(model._output_struct, model._outputs,
                            [values[id(t)] for t in model._outputs])
     return type(model)(new_inputs, outputs, name=model.name, trainable=model.trainable)

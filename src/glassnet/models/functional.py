@@ -21,8 +21,11 @@ import inspect
 import numpy as np
 
 from ..autograd import Tensor
-from ..layers.base import Layer, get_layer_class, shape_str
-from ..layers.input_layer import InputLayer, KerasTensor, Node, flatten
+from ..layers.base import get_layer_class, shape_str
+from ..layers.input_layer import InputLayer, flatten
+from .graph import (_as_given, _check_tensors, _fill, _is_input_tensor,
+                    _keras_layer_order, _map_structure, _plan_node, _restructure,
+                    _topological_nodes)
 from .model import Model
 from .multi_io import MultiIOTraining, split_arrays
 
@@ -68,7 +71,6 @@ class Functional(MultiIOTraining, Model):
                         InputLayer(batch_shape=t.shape, dtype=t.dtype).output
                         for t in given_inputs]
         self._nodes = _topological_nodes(given_inputs, self._outputs, self.name)
-        self._node_ids = {id(n) for n in self._nodes} | {id(t.node) for t in self._inputs}
         layers = _keras_layer_order(given_inputs, self._inputs, self._outputs)
         self.__dict__["_layers"] = []
         for layer in layers:
@@ -118,15 +120,16 @@ class Functional(MultiIOTraining, Model):
     def call(self, inputs, training=False):
         """Run the graph on real inputs; return outputs in the constructor's structure."""
         values = {id(src): t for src, t in zip(self._input_sources, self._bind(inputs))}
-        for layer, args, kwargs, fixed_training, out_ids in self._plan:
+        # NOTE: keyed by id() at run time only: ids are not stable across deepcopy.
+        for layer, args, kwargs, fixed_training, outputs in self._plan:
             x = _fill(args, values)
             out = layer(x, training=training if fixed_training is None else fixed_training,
                         **kwargs)
-            if len(out_ids) == 1:
-                values[out_ids[0]] = out
+            if len(outputs) == 1:
+                values[id(outputs[0])] = out
             else:
-                for i, o in zip(out_ids, out):
-                    values[i] = o
+                for kt, o in zip(outputs, out):
+                    values[id(kt)] = o
         outs = [values[id(t)] for t in self._outputs]
         if self._pack_outputs:  # training with several outputs (see multi_io)
             return self._packed_outputs(outs)
@@ -175,11 +178,16 @@ class Functional(MultiIOTraining, Model):
         shapes = [(batch,) + tuple(t.shape[1:]) for t in self._outputs]
         return shapes[0] if len(shapes) == 1 else shapes
 
+    @property
+    def _node_ids(self) -> set:
+        """ids of the nodes of this model (input nodes included)."""
+        return {id(n) for n in self._nodes} | {id(t.node) for t in self._inputs}
+
     # ---- summary ------------------------------------------------------------------------
     def _summary_rows(self):
-        rows = []
+        rows, own = [], self._node_ids
         for layer in self._layers:
-            nodes = [n for n in layer._inbound_nodes if id(n) in self._node_ids]
+            nodes = [n for n in layer._inbound_nodes if id(n) in own]
             shapes = [kt.shape for kt in nodes[0].outputs] if nodes else []
             out_shape = shape_str(shapes[0]) if len(shapes) == 1 else \
                 "[" + ", ".join(map(shape_str, shapes)) + "]"
@@ -194,9 +202,9 @@ class Functional(MultiIOTraining, Model):
     def get_config(self) -> dict:
         """Keras 3 functional config: `layers` with `inbound_nodes`, `input_layers`,
         `output_layers` (each tensor as `[layer_name, node_index, tensor_index]`)."""
-        index = {}  # id(node) -> its index among this model's nodes of the same layer
+        index, own = {}, self._node_ids  # id(node) -> index among the layer's nodes here
         for layer in self._layers:
-            mine = [n for n in layer._inbound_nodes if id(n) in self._node_ids]
+            mine = [n for n in layer._inbound_nodes if id(n) in own]
             for i, node in enumerate(mine):
                 index[id(node)] = i
         sources = {id(s): t for s, t in zip(self._input_sources, self._inputs)}
@@ -220,8 +228,7 @@ class Functional(MultiIOTraining, Model):
         layer_configs = []
         for layer in self._layers:
             spec = serialize_layer(layer)
-            nodes = [n for n in layer._inbound_nodes if id(n) in self._node_ids
-                     and not n.is_input]
+            nodes = [n for n in layer._inbound_nodes if id(n) in own and not n.is_input]
             spec["name"] = layer.name
             spec["inbound_nodes"] = [
                 {"args": [_map_structure(n.args, tensor_config)],
@@ -301,134 +308,8 @@ class Functional(MultiIOTraining, Model):
         return model
 
 
-# ---- graph helpers ----------------------------------------------------------------------
 class _Pending(Exception):
     """A node refers to a tensor that is not rebuilt yet."""
-
-
-def _check_tensors(tensors, what) -> list:
-    for t in tensors:
-        if not isinstance(t, KerasTensor):
-            raise TypeError(f"Model `{what}` must be KerasTensors, from keras.Input(...) and "
-                            f"layer calls on them. Received: {type(t).__name__} {t!r}")
-    if not tensors:
-        raise ValueError(f"Model `{what}` is empty: pass at least one KerasTensor.")
-    return list(tensors)
-
-
-def _is_input_tensor(t) -> bool:
-    return isinstance(t.layer, InputLayer) and t.node.is_input
-
-
-def _topological_nodes(inputs, outputs, model_name) -> list:
-    """Nodes between `inputs` and `outputs`, each after the nodes it depends on."""
-    input_ids = {id(t) for t in inputs}
-    order, done = [], set()
-    names = [t.layer.name for t in inputs]
-
-    def node_of(t, consumer):
-        node = t.node
-        if node.is_input:
-            raise ValueError(
-                f"Graph disconnected in model {model_name!r}: {consumer} needs the input "
-                f"{t.layer.name!r} (shape {shape_str(t.shape)}), which is not one of the "
-                f"model's inputs {names}. Add it to `inputs`.")
-        return node
-
-    stack = []
-    for t in reversed(outputs):
-        if id(t) not in input_ids:
-            stack.append((node_of(t, f"output {t.layer.name!r}"), False))
-    while stack:
-        node, expanded = stack.pop()
-        if id(node) in done:
-            continue
-        if expanded:
-            done.add(id(node))
-            order.append(node)
-            continue
-        stack.append((node, True))
-        for t in reversed(node.input_tensors):
-            if id(t) not in input_ids:
-                parent = node_of(t, f"layer {node.layer.name!r}")
-                if id(parent) not in done:
-                    stack.append((parent, False))
-    return order
-
-
-def _keras_layer_order(sources, inputs, outputs) -> list:
-    """Layers in Keras 3 order (`map_graph`): by depth from the outputs, deepest first;
-    ties by first visit in a depth-first walk from the outputs. Same order, same
-    `get_weights()` list as Keras."""
-    replaced = {id(s): t for s, t in zip(sources, inputs)}
-    visit_index, finished, post = {}, set(), []
-    for out in outputs:
-        stack = [(replaced.get(id(out), out), False)]
-        while stack:
-            t, closing = stack.pop()
-            node = t.node
-            if closing:
-                if id(node) not in finished:
-                    finished.add(id(node))
-                    post.append(node)
-                continue
-            if id(node) in finished:
-                continue
-            visit_index.setdefault(id(node.layer), len(visit_index))
-            stack.append((t, True))
-            if not node.is_input:
-                for child in reversed(node.input_tensors):
-                    stack.append((replaced.get(id(child), child), False))
-    node_depth, layer_depth, layers = {}, {}, {}
-    for node in reversed(post):
-        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)], node_depth[id(node)] = depth, depth
-        layers[id(node.layer)] = node.layer
-        for child in ([] if node.is_input else node.input_tensors):
-            parent = replaced.get(id(child), child).node
-            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
-    for t in inputs:  # an input that no output uses
-        if id(t.layer) not in layer_depth:
-            layer_depth[id(t.layer)], visit_index[id(t.layer)] = 0, -1
-            layers[id(t.layer)] = t.layer
-    return sorted(layers.values(),
-                  key=lambda layer: (-layer_depth[id(layer)], visit_index[id(layer)]))
-
-
-def _plan_node(node):
-    kwargs = {k: v for k, v in node.call_kwargs.items() if k != "training"}
-    fixed = node.call_kwargs.get("training")
-    return node.layer, node.args, kwargs, fixed, [id(t) for t in node.outputs]
-
-
-def _fill(structure, values):
-    if isinstance(structure, KerasTensor):
-        return values[id(structure)]
-    if isinstance(structure, dict):
-        return {k: _fill(v, values) for k, v in structure.items()}
-    if isinstance(structure, (list, tuple)):
-        return [_fill(v, values) for v in structure]
-    return structure
-
-
-def _map_structure(structure, fn):
-    if isinstance(structure, KerasTensor):
-        return fn(structure)
-    if isinstance(structure, dict):
-        return {k: _map_structure(v, fn) for k, v in structure.items()}
-    if isinstance(structure, (list, tuple)):
-        return [_map_structure(v, fn) for v in structure]
-    return structure
-
-
-def _as_given(structure):
-    return list(structure) if isinstance(structure, tuple) else structure
-
-
-def _restructure(structure, flat_keys, flat_values):
-    """Rebuild `structure` (KerasTensor / list / tuple / dict) with values in place of keys."""
-    lookup = {id(k): v for k, v in zip(flat_keys, flat_values)}
-    return _map_structure(_as_given(structure), lambda kt: lookup[id(kt)])
 
 
 # ---- config helpers ---------------------------------------------------------------------
@@ -507,4 +388,3 @@ def _node_arguments(node_data, lookup, layer):
 
 
 __all__ = ["Functional", "serialize_layer", "deserialize_layer"]
-_ = Layer, Node

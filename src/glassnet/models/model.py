@@ -22,12 +22,17 @@ class Model(Trainer, Layer):
     """
 
     def __new__(cls, *args, **kwargs):
-        if cls is Model and ("inputs" in kwargs or len(args) >= 2):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
             from .functional import Functional  # the functional API (same tier)
             return Functional(*args, **kwargs)
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
+        if args or "inputs" in kwargs or "outputs" in kwargs:
+            raise TypeError(
+                f"{type(self).__name__}.__init__ received inputs/outputs: functional-style "
+                "subclassing (super().__init__(inputs, outputs)) is not supported. Build "
+                "keras.Model(inputs, outputs) directly, or define call() in the subclass.")
         Layer.__init__(self, trainable=kwargs.pop("trainable", True),
                        name=kwargs.pop("name", None), dtype=kwargs.pop("dtype", None),
                        **kwargs)

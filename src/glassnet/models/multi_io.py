@@ -19,6 +19,7 @@ from .. import backend, losses as losses_mod, metrics as metrics_mod
 from ..autograd import Tensor, no_grad, ops
 from ..layers.base import shape_str
 from ..layers.input_layer import flatten
+from .graph import _restructure
 
 
 class MultiIOTraining:
@@ -86,7 +87,6 @@ class MultiIOTraining:
                 parts.append([np.asarray(o.data) for o in flatten(out)])
         finally:
             self._packed_layout = None
-        from .functional import _restructure  # same tier, defined after this mixin
         return _restructure(self._output_struct, self._outputs,
                             [np.concatenate(p, axis=0) for p in zip(*parts)])
 

@@ -19,11 +19,19 @@ import weakref
 from ..layers.base import to_snake_case, unique_name
 
 
+class _Owners(weakref.WeakSet):
+    """The models holding a layer, as weak references (they never keep a model alive)."""
+
+    def __deepcopy__(self, memo):
+        # A copied layer belongs to the copied models only, not to the originals.
+        return _Owners(memo[id(m)] for m in self if id(m) in memo)
+
+
 def track(model, layer) -> None:
-    """Record that `model` holds `layer` (a weak reference: it never keeps a model alive)."""
+    """Record that `model` holds `layer`."""
     owners = layer.__dict__.get("_owners")
     if owners is None:
-        owners = layer.__dict__["_owners"] = weakref.WeakSet()
+        owners = layer.__dict__["_owners"] = _Owners()
     owners.add(model)
 
 
@@ -115,12 +123,13 @@ def shared_layers(model, trainable_only=False, collect=True) -> dict:
 
 def warn_shared(model) -> None:
     """Warn once per model (and set of shared layers) before fit updates shared layers."""
-    shared = shared_layers(model, trainable_only=True)
-    if not shared:
-        return
-    key = frozenset(id(layer) for layer in shared)
+    shared = shared_layers(model, trainable_only=True, collect=False)
     seen = model.__dict__.setdefault("_shared_warned", set())
-    if key in seen:
+    if not shared or frozenset(map(id, shared)) in seen:
+        return  # (checked before the garbage collection below, which costs a little)
+    shared = shared_layers(model, trainable_only=True)
+    key = frozenset(map(id, shared))
+    if not shared or key in seen:
         return
     seen.add(key)
     listing = ", ".join(f"{layer.name} (also in {', '.join(map(repr, names))})"

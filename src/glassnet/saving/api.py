@@ -220,7 +220,7 @@ def _load(path, what, ctx, compile, restore_global_rng):
         optimizer_values, pairs, report = None, [], weights.LoadReport()
         if _WEIGHTS in members:
             with H5Reader(members[_WEIGHTS], f"{what}: {_WEIGHTS}", Budget(what)) as reader:
-                pairs, report = weights.read_keras_weights(reader, model)
+                pairs, report = weights.read_keras_weights(reader, model, None)
                 if compile and config.get("compile_config"):
                     optimizer_values = weights.read_keras_optimizer(reader)
         elif model.weights:
@@ -242,7 +242,7 @@ def _load(path, what, ctx, compile, restore_global_rng):
             group = reader.child(reader.file, "model_weights", "group")
             if group is None:
                 raise SavingError(f"{what} has no model_weights group.")
-            pairs, report = weights.read_legacy_weights(reader, group, model)
+            pairs, report = weights.read_legacy_weights(reader, group, model, None)
             training_text = reader.attr(reader.file, "training_config")
             training = parse_json(training_text, f"{what}: training_config") \
                 if compile and training_text is not None else None

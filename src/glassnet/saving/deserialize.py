@@ -310,7 +310,8 @@ def _nested(value, module, kind, where, ctx):
         custom = ctx.lookup(value)
         return value if custom is None else custom
     if not isinstance(value, dict) or not isinstance(value.get("class_name"), str):
-        raise SavingError(f"{where}: a {kind} must be a name or a "
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise SavingError(f"{where}: {article} {kind} must be a name or a "
                           f"{{class_name, config}} dict; received {_short(value)}.")
     name, inner = value["class_name"], value.get("config") or {}
     if name == "function":

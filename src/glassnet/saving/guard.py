@@ -108,7 +108,8 @@ def check_batch_shape(shape, what) -> tuple:
         if d is None:
             dims.append(None)
             continue
-        if isinstance(d, bool) or not isinstance(d, (int, float)) or d != int(d) or d < 0:
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d) \
+                or d != int(d) or d < 0:
             raise SavingError(f"{what}: dimension {_short(d)} is not a non-negative integer "
                               f"or null (shape {_short(shape)}).")
         dims.append(int(d))

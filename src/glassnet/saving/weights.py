@@ -139,13 +139,13 @@ def read_keras_weights(reader: H5Reader, model, skip_mismatch=False):
                                                    1) + "/vars", "group")
         if group is None:
             _problem(report, where, f"missing from the file (expected {len(own)} "
-                                    "variable(s))", skip_mismatch)
+                                    "variable(s))", skip_mismatch, reader.what)
             continue
         names = reader.names(group)
         if sorted(names) != sorted(str(i) for i in range(len(own))):
             _problem(report, where, f"expected {len(own)} variable(s) "
                                     f"{[v.name for v in own]}, the file holds {len(names)}",
-                     skip_mismatch)
+                     skip_mismatch, reader.what)
             continue
         for i, var in enumerate(own):
             ds = reader.child(group, str(i), "dataset")
@@ -153,7 +153,7 @@ def read_keras_weights(reader: H5Reader, model, skip_mismatch=False):
             if shape != tuple(var.shape):
                 _problem(report, f"{where}, variable {var.name!r}",
                          f"expected shape {tuple(var.shape)}, the file holds {shape}",
-                         skip_mismatch)
+                         skip_mismatch, reader.what)
                 continue
             pairs.append((var, reader.read(ds, var.shape)))
     return pairs, report
@@ -171,10 +171,12 @@ def read_keras_optimizer(reader: H5Reader):
     return {n: reader.read(reader.child(group, n, "dataset")) for n in names}
 
 
-def _problem(report, what, why, skip_mismatch):
+def _problem(report, what, why, skip_mismatch, source=""):
+    """Raise (skip_mismatch False; None: loading a whole model, no hint) or record a skip."""
     if not skip_mismatch:
-        raise SavingError(f"Cannot load weights: {what}: {why}. Pass skip_mismatch=True to "
-                          "load the rest and see the report.")
+        hint = "" if skip_mismatch is None else \
+            " Pass skip_mismatch=True to load the rest and see the report."
+        raise SavingError(f"{source}: cannot load weights: {what}: {why}.{hint}")
     report.skipped.append((what, why))
 
 
@@ -236,7 +238,7 @@ def read_legacy_weights(reader: H5Reader, group, model, skip_mismatch=False):
     if len(saved) != len(layers):
         if not skip_mismatch:
             raise SavingError(
-                f"Cannot load weights: the model has {len(layers)} layer(s) with weights "
+                f"{reader.what}: cannot load weights: the model has {len(layers)} layer(s) with weights "
                 f"({[l.name for l in layers]}), the file {len(saved)} "
                 f"({[s[0] for s in saved]}). Pass skip_mismatch=True to load the layers whose "
                 "names match.")
@@ -254,7 +256,7 @@ def read_legacy_weights(reader: H5Reader, group, model, skip_mismatch=False):
         where = f"layer #{layers.index(layer)} {layer.name!r} (file: {name!r})"
         if len(weight_names) != len(symbolic):
             _problem(report, where, f"expects {len(symbolic)} weight(s), the file holds "
-                                    f"{len(weight_names)}", skip_mismatch)
+                                    f"{len(weight_names)}", skip_mismatch, reader.what)
             continue
         for var, wname in zip(symbolic, weight_names):
             ds = reader.path(layer_group, wname, "dataset")
@@ -265,7 +267,7 @@ def read_legacy_weights(reader: H5Reader, group, model, skip_mismatch=False):
             if shape != tuple(var.shape):
                 _problem(report, f"{where}, weight {var.name!r}",
                          f"expected shape {tuple(var.shape)}, the file holds {shape}",
-                         skip_mismatch)
+                         skip_mismatch, reader.what)
                 continue
             pairs.append((var, reader.read(ds, var.shape)))
     return pairs, report
