@@ -215,3 +215,14 @@ def test_torch_agrees_on_a_composite_graph():
     ops.log_softmax(ops.tanh(ga @ gb)).sum().backward()
     np.testing.assert_allclose(ga.grad, ta.grad.numpy(), rtol=1e-10)
     np.testing.assert_allclose(gb.grad, tb.grad.numpy(), rtol=1e-10)
+
+
+def test_backward_frees_the_graph_unless_retained():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (ops.exp(x) * 2).sum()
+    y.backward(retain_graph=True)
+    first = x.grad.copy()
+    y.backward()
+    np.testing.assert_allclose(x.grad, 2 * first)
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()

@@ -172,12 +172,15 @@ class Tensor:
     def _accumulate_grad(self, g: np.ndarray) -> None:
         self.grad = g if self.grad is None else self.grad + g
 
-    def backward(self, grad=None) -> None:
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires one.
 
         Args:
             grad: gradient of the final objective with respect to this tensor; defaults to
                 ones (so a scalar loss needs no argument).
+            retain_graph: keep the graph for a second backward. By default each node drops
+                its VJP (and the activations it holds) as soon as it has run, as PyTorch
+                does, so a training step never holds two steps' activations.
         """
         if not self.requires_grad:
             raise RuntimeError(
@@ -199,7 +202,10 @@ class Tensor:
                 node._accumulate_grad(g)
                 continue
             parent_grads = node._vjp(g)
-            for parent, pg in zip(node._parents, parent_grads):
+            parents = node._parents
+            if not retain_graph:
+                node._vjp, node._parents = _freed_vjp, ()
+            for parent, pg in zip(parents, parent_grads):
                 if pg is None or not parent.requires_grad:
                     continue
                 if pg.shape != parent.data.shape:
@@ -209,6 +215,13 @@ class Tensor:
                 grads[key] = pg if previous is None else previous + pg
 
     # Operator dunders are attached at the bottom of ops.py (one sanctioned cycle).
+
+
+def _freed_vjp(g):
+    raise RuntimeError(
+        "Trying to backward through the graph a second time: its intermediate values were "
+        "freed after the first backward(). Pass backward(retain_graph=True) the first time."
+    )
 
 
 def _topological_order(root: Tensor) -> list:
