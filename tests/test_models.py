@@ -342,3 +342,37 @@ def test_blas_thread_control_round_trips_and_fit_restores_it():
     model.fit(x, y, epochs=1, verbose=0)
     assert backend.get_blas_threads() == before
     assert backend.blas_threads_for(32 * 4 * 3) == 1
+
+
+def test_steps_per_epoch_and_batch_size_validation():
+    x, y = blobs()
+    model = compiled_model()
+    seen = []
+    model.fit(x, y, epochs=1, steps_per_epoch=2, verbose=0, callbacks=[
+        keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))])
+    assert seen == [0, 1]
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="batch_size"):
+            model.fit(x, y, batch_size=bad, verbose=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.predict(x, batch_size=0)
+
+
+def test_float64_targets_do_not_leak_into_custom_loss_gradients():
+    seen = []
+
+    def loss(y_true, y_pred):
+        seen.append(np.asarray(y_true).dtype)
+        return keras.ops.mean(keras.ops.square(y_pred - y_true), axis=-1)
+    model = Sequential([Dense(1, input_shape=(3,))])
+    model.compile(optimizer="sgd", loss=loss)
+    model.fit(np.random.rand(32, 3), np.random.rand(32, 1), verbose=0)
+    assert set(seen) == {np.dtype("float32")}
+    assert all(w.dtype == np.float32 for w in model.get_weights())
+
+
+def test_learning_rate_of_a_scheduled_optimizer_cannot_be_overwritten():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 10, 0.9)
+    opt = keras.optimizers.SGD(schedule)
+    with pytest.raises(TypeError, match="schedule"):
+        opt.learning_rate = 0.1

@@ -148,13 +148,33 @@ def set_blas_threads(n: int) -> int | None:
     return previous
 
 
-# Below this many multiply-adds per matrix product, a second BLAS thread costs more than it
-# saves (measured on 2 cores; the threshold only matters when threads > 1).
-BLAS_SINGLE_THREAD_BELOW = 2 ** 25
+# Below this many multiply-adds per matrix product a second BLAS thread costs more than it
+# saves, even on an idle machine (measured on 2 cores).
+BLAS_SINGLE_THREAD_BELOW = 2 ** 22
+_busy_cache = [0.0, False]
+
+
+def machine_busy() -> bool:
+    """Whether other processes keep the cores busy (1-minute load average, cached 1 s).
+
+    Our own training thread counts for about 1 in the load average; more than that on every
+    core but half of one means a second BLAS thread would wait for a core.
+    """
+    import os
+    import time
+    now = time.monotonic()
+    if now - _busy_cache[0] > 1.0:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):  # not available on this platform
+            load = 0.0
+        _busy_cache[:] = [now, load > (os.cpu_count() or 1) - 0.5]
+    return _busy_cache[1]
 
 
 def blas_threads_for(largest_product_macs: int) -> int | None:
-    """Thread count for products of this size: 1 for small ones, the default otherwise."""
-    if largest_product_macs < BLAS_SINGLE_THREAD_BELOW:
+    """BLAS threads for products of this size: 1 when they are small or the machine is
+    busy, None (the library's default) otherwise."""
+    if largest_product_macs < BLAS_SINGLE_THREAD_BELOW or machine_busy():
         return 1
     return None

@@ -221,6 +221,13 @@ class Mean(Metric):
         self.reset_state()
 
     def update_state(self, values, sample_weight=None):
+        if isinstance(values, float) and isinstance(sample_weight, (int, float, type(None))):
+            # NOTE: the training loop's loss tracker: a scalar per batch, weighted by the batch
+            # size; plain Python arithmetic, ~20x cheaper than the array path below.
+            weight = 1.0 if sample_weight is None else float(sample_weight)
+            self.total += values * weight
+            self.count += weight
+            return
         values, weight = _samplewise(_np(values, np.float64), sample_weight, np.mean)
         self.total += float(np.sum(values))
         if weight is not None:

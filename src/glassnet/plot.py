@@ -26,16 +26,17 @@ from collections.abc import Mapping
 import numpy as np
 
 __all__ = ["activation_histograms", "training_curves", "gradient_norms", "optimizer_paths",
-           "optimizer_path", "bar_chart", "saito_optimizers", "saito_function", "saito_gradient",
-           "to_png", "save"]
+           "optimizer_path", "bar_chart", "new_figure", "saito_optimizers", "saito_function",
+           "saito_gradient", "to_png", "save"]
 
 # Colour-blind-safe palette (Okabe & Ito), cycled for runs and layers.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
            "#F0E442")
 
 
-def _figure(width, height):
-    """A new Figure, with the Agg backend selected when no display is available."""
+def new_figure(width, height):
+    """A new Figure (width × height inches, constrained layout), with the Agg backend
+    selected when no display is available; for custom panels next to these plots."""
     try:
         import matplotlib
     except ImportError:  # pragma: no cover - exercised only without the extra
@@ -107,9 +108,10 @@ def activation_histograms(activations, bins=30, value_range=None, title=None,
                               for v in rows.values())
     if not grid:
         rows = {"": rows}
+    from matplotlib.ticker import MaxNLocator
     n_rows = len(rows)
     n_cols = max(len(r) for r in rows.values())
-    fig = _figure(min(2.6 * n_cols + 0.8, 16), 2.1 * n_rows + (0.5 if title else 0.2))
+    fig = new_figure(min(2.6 * n_cols + 0.8, 16), 2.1 * n_rows + (0.5 if title else 0.2))
     axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey="row" if sharey else False)
     for i, (row_label, layers) in enumerate(rows.items()):
         for j in range(n_cols):
@@ -124,6 +126,8 @@ def activation_histograms(activations, bins=30, value_range=None, title=None,
             ax.stairs(counts, edges, fill=True, color=PALETTE[i % len(PALETTE)], alpha=0.85)
             ax.set_title(str(name), fontsize=9)
             ax.tick_params(labelsize=7)
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+            ax.yaxis.set_major_locator(MaxNLocator(4))
             if j:
                 ax.tick_params(labelleft=sharey is False)
             if j == 0 and row_label:
@@ -169,9 +173,11 @@ def training_curves(runs, metric="loss", xlabel="epoch", title=None, logy=False,
     Returns:
         A matplotlib Figure.
     """
+    from matplotlib.ticker import MaxNLocator
     metrics = [metric] if isinstance(metric, str) else list(metric)
+    outside = len(runs) > 4  # a long legend goes beside the axes, not over the curves
     if ax is None:
-        fig = _figure(4.6 * len(metrics) + 0.4, 3.4)
+        fig = new_figure((4.6 + (1.6 if outside else 0)) * len(metrics) + 0.4, 3.4)
         axes = list(fig.subplots(1, len(metrics), squeeze=False)[0])
     else:
         fig, axes = ax.figure, [ax]
@@ -184,21 +190,35 @@ def training_curves(runs, metric="loss", xlabel="epoch", title=None, logy=False,
             color = PALETTE[k % len(PALETTE)]
             mean = np.nanmean(stack, axis=0)
             suffix = f" ({len(curves)} seeds)" if len(curves) > 1 else ""
-            ax_.plot(xs, mean, color=color, lw=1.8, label=f"{label}{suffix}")
+            ax_.plot(xs, mean, color=color, lw=1.8, label=f"{label}{suffix}",
+                     marker="o" if n <= 12 else None, ms=3.5)
             if len(curves) > 1:
                 ax_.fill_between(xs, np.nanmin(stack, 0), np.nanmax(stack, 0), color=color,
                                  alpha=0.15, lw=0)
         ax_.set_xlabel(xlabel)
-        ax_.set_ylabel(ylabel or name)
+        ax_.set_ylabel(ylabel or _pretty(name))
+        if x is None:
+            ax_.xaxis.set_major_locator(MaxNLocator(integer=True))
         if logy:
             ax_.set_yscale("log")
         ax_.grid(alpha=0.3)
-        ax_.legend(fontsize=8, frameon=False)
+        if outside:
+            ax_.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+        else:
+            ax_.legend(fontsize=8, frameon=False)
         if title and len(metrics) == 1:
             ax_.set_title(title, fontsize=11)
     if title and len(metrics) > 1:
         fig.suptitle(title, fontsize=11)
     return fig
+
+
+def _pretty(name):
+    """'val_accuracy' -> 'validation accuracy' (axis labels)."""
+    name = str(name)
+    if name.startswith("val_"):
+        name = "validation " + name[4:]
+    return name.replace("_", " ")
 
 
 # ---- gradient norms ----------------------------------------------------------------------
@@ -239,7 +259,7 @@ def gradient_norms(records, weight="kernel", title=None, logy=True, xlabel="step
             if stat in stats and name not in names:
                 names.append(name)
     if ax is None:
-        fig = _figure(6.4, 3.8)
+        fig = new_figure(6.4, 3.8)
         ax = fig.subplots()
     else:
         fig = ax.figure
@@ -344,7 +364,7 @@ def optimizer_paths(paths=None, function=saito_function, xlim=(-10, 10), ylim=(-
     n = len(paths)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig = _figure(4.2 * ncols, 2.7 * nrows + (0.4 if title else 0))
+    fig = new_figure(4.2 * ncols, 2.7 * nrows + (0.4 if title else 0))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     gx, gy = np.meshgrid(np.linspace(*xlim, 200), np.linspace(*ylim, 100))
     gz = function(gx, gy)
@@ -373,14 +393,13 @@ def bar_chart(values, ylabel="", title=None, errors=None, reference=None,
     Used by the lab for per-configuration summaries (e.g. accuracy per regulariser).
     """
     labels = list(values)
-    fig = _figure(max(4.0, 0.9 * len(labels) + 1.5), 3.3)
+    fig = new_figure(max(4.0, 1.15 * len(labels) + 1.5), 3.4)
     ax = fig.subplots()
     xs = np.arange(len(labels))
     err = None if errors is None else [errors.get(k, 0.0) for k in labels]
     ax.bar(xs, [values[k] for k in labels], yerr=err, capsize=3,
            color=[PALETTE[i % len(PALETTE)] for i in range(len(labels))], alpha=0.85)
-    ax.set_xticks(xs, labels, rotation=20 if len(labels) > 4 else 0, ha="right"
-                  if len(labels) > 4 else "center", fontsize=8)
+    ax.set_xticks(xs, [str(k).replace(" (", "\n(") for k in labels], fontsize=8)
     if reference is not None:
         ax.axhline(reference, color="k", ls="--", lw=1, label=reference_label)
         if reference_label:

@@ -89,7 +89,10 @@ def dense(x, kernel, bias=None, activation=None) -> Tensor:
         if x.requires_grad:
             gx = np.matmul(gz, kernel.data.T)
         if kernel.requires_grad:
-            gk = np.matmul(x.data.reshape(-1, x.shape[-1]).T, gz2)
+            # NOTE: written straight into the optimizer's packed gradient buffer when free:
+            # saves a copy of every kernel gradient per step.
+            out = kernel.grad_out() if type(kernel) is not Tensor else None
+            gk = np.matmul(x.data.reshape(-1, x.shape[-1]).T, gz2, out=out)
         if bias is not None and bias.requires_grad:
             gb = np.add.reduce(gz2, axis=0)
         return (gx, gk) if bias is None else (gx, gk, gb)

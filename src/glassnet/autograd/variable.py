@@ -27,7 +27,7 @@ class Variable(Tensor):
         6.0
     """
 
-    __slots__ = ("name", "path", "_trainable", "_grad_buffer", "constraint",
+    __slots__ = ("name", "path", "_trainable", "_grad_buffer", "_grad_claimed", "constraint",
                  "regularizer", "lr_multiplier")
 
     def __init__(self, initializer=None, shape=None, dtype=None, trainable=True,
@@ -55,6 +55,7 @@ class Variable(Tensor):
         self._trainable = bool(trainable)
         self.requires_grad = self._trainable
         self._grad_buffer = None
+        self._grad_claimed = False
         self.constraint = None
         self.regularizer = None
         self.lr_multiplier = 1.0
@@ -72,12 +73,23 @@ class Variable(Tensor):
     def value(self) -> np.ndarray:
         return self.data
 
+    def grad_out(self):
+        """The packed gradient buffer, if a VJP may write this variable's gradient straight
+        into it (no gradient yet, buffer not already claimed in this backward pass)."""
+        buf = self._grad_buffer
+        if buf is None or self.grad is not None or self._grad_claimed:
+            return None
+        self._grad_claimed = True
+        return buf
+
     def _accumulate_grad(self, g: np.ndarray) -> None:
         buf = self._grad_buffer
+        self._grad_claimed = False
         if buf is None:
             self.grad = g if self.grad is None else self.grad + g
         elif self.grad is None:
-            np.copyto(buf, g)
+            if g is not buf:  # a fused VJP may already have written into the buffer
+                np.copyto(buf, g)
             self.grad = buf
         else:
             buf += g

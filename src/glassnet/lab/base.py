@@ -138,7 +138,8 @@ def fmt(value, digits=3):
         return value
     if isinstance(value, dict) and "mean" in value:
         if len(value.get("values", ())) > 1:
-            return f"{fmt(value['mean'], digits)} ± {fmt(value['sd'], digits)}"
+            m, s = value["mean"], value["sd"]
+            return f"{fmt(m, digits)} ± {_fmt_sd(m, s, digits)}"
         return fmt(value["mean"], digits)
     if isinstance(value, (list, tuple)):
         return " · ".join(fmt(v, digits) for v in value)
@@ -149,14 +150,23 @@ def fmt(value, digits=3):
     v = float(value)
     if math.isnan(v):
         return "nan"
-    if v != 0 and (abs(v) < 10 ** -(digits - 1) or abs(v) >= 1e5):
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
         return f"{v:.{max(digits - 1, 1)}e}"
+    if abs(v) < 0.01:
+        return f"{v:.{digits + 1}f}"
     return f"{v:.{digits}f}"
+
+
+def _fmt_sd(m, s, digits):
+    """The sd in the same notation as its mean (so that 'm ± sd' reads as one number)."""
+    text = fmt(m, digits)
+    if "e" in text or not math.isfinite(s):
+        return f"{s:.1e}"
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return f"{s:.{decimals}f}"
 
 
 def pm(values, digits=3):
     """'mean ± sd' of values over seeds."""
     values = list(values)
-    if len(values) <= 1:
-        return fmt(mean(values), digits)
-    return f"{fmt(mean(values), digits)} ± {fmt(sd(values), digits)}"
+    return fmt(stat(values), digits)

@@ -118,8 +118,9 @@ def _templates():
 def generated_clothes(n, seed=0, noise=0.3):
     """n procedural 28 x 28 "clothes" images in [0, 1] and their labels 0..9 (balanced).
 
-    Each image is its class silhouette, blended with a look-alike class, shifted by up to 2 pixels, scaled in brightness,
-    multiplied by a smooth random texture and blurred by pixel noise. An MLP reaches
+    Each image is its class silhouette, blended with a look-alike class, shifted by up
+    to 2 pixels, scaled in brightness, multiplied by a smooth random texture and blurred
+    by pixel noise. An MLP reaches
     roughly Fashion-MNIST's accuracies on it, and the look-alike classes (T-shirt,
     pullover, coat, shirt) are the confusable ones, as in the real data.
     """

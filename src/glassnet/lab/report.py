@@ -89,16 +89,19 @@ def _esc(text):
     return html.escape(str(text))
 
 
-def _cell(value):
-    text = fmt(value) if not isinstance(value, str) else value
+def _cell(value, digits=3):
+    text = fmt(value, digits) if not isinstance(value, str) else value
     numeric = isinstance(value, (int, float, np.integer, np.floating, dict, list, tuple))
     cls = ' class="num"' if numeric and not isinstance(value, bool) else ""
     return f"<td{cls}>{_esc(text)}</td>"
 
 
-def _table(columns, rows):
+def _table(columns, rows, digits=None):
+    """An HTML table; `digits` optionally gives the digits of each column."""
+    digits = digits or [3] * len(columns)
     head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(_cell(v, d) for v, d in zip(row, digits)) + "</tr>"
+                   for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -107,7 +110,8 @@ def _claim_html(claim):
                else '<span class="no">✗ not supported</span>')
     keys = list(claim.metrics) + [k for k in claim.published if k not in claim.metrics]
     rows = [[k, claim.metrics.get(k, "–"), claim.published.get(k, "–")] for k in keys]
-    table = _table(["quantity", "this run", "published"], rows) if rows else ""
+    # published numbers keep their printed digits (0.8646 is not 0.865)
+    table = _table(["quantity", "this run", "published"], rows, [3, 3, 4]) if rows else ""
     seeds = f" · seeds {', '.join(map(str, claim.seeds))}" if claim.seeds else ""
     note = f'<p class="note">{_esc(claim.note)}</p>' if claim.note else ""
     cls = "claim" if claim.supported else "claim no"
@@ -155,7 +159,8 @@ def write(out, summaries, meta):
         o = s["outcome"]
         parts.append(f"<section id='{_esc(s['name'])}'><h2>{_esc(s['title'])}</h2>")
         parts.append(f"<p class='meta'>{_esc(s['name'])} · {s['runs']} runs · "
-                     f"{s['seconds']:.1f} s run time ({s.get('cpu_seconds', 0):.1f} s CPU) · data {_esc(s['data'] or '–')}</p>")
+                     f"{s['seconds']:.1f} s run time ({s.get('cpu_seconds', 0):.1f} s CPU)"
+                     f" · data {_esc(s['data'] or '–')}</p>")
         parts.append(f"<p>{_esc(s['setup'])}</p>")
         parts.extend(_claim_html(c) for c in o.claims)
         for t in o.tables:

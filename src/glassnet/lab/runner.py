@@ -128,6 +128,7 @@ def _summarize(name, mode, results):
     module = experiments.get(name)
     ok = [base.TaskResult(r["config"], r["seed"], r["output"]) for r in results
           if r["error"] is None]
+    ok.sort(key=lambda r: r.seed)  # completion order varies with the executor
     errors = [r for r in results if r["error"] is not None]
     start = time.perf_counter()
     try:
@@ -198,8 +199,8 @@ def run(names=None, mode="quick", out="report", jobs=None, executor=None, seeds=
                 summaries[name] = s = _summarize(name, mode, by_name[name])
                 claims = s["outcome"].claims
                 good = sum(bool(c.supported) for c in claims)
-                log(f"  {name:<20} {s['runs']:>3} runs {s['seconds']:7.1f} s ({s['cpu_seconds']:.1f} s "
-                    f"CPU)   "
+                log(f"  {name:<20} {s['runs']:>3} runs {s['seconds']:7.1f} s "
+                    f"({s['cpu_seconds']:.1f} s CPU)   "
                     f"claims supported: {good}/{len(claims)}"
                     + (f"   ({s['failed']} runs FAILED)" if s["failed"] else ""))
                 for c in claims:

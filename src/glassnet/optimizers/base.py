@@ -204,6 +204,13 @@ class Optimizer:
             self._schedule_takes_step = any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL,
                                                        p.POSITIONAL_OR_KEYWORD) for p in params)
         else:
+            if getattr(self, "_schedule", None) is not None:
+                raise TypeError(
+                    f"This optimizer was created with a learning-rate schedule "
+                    f"({type(self._schedule).__name__}), so its learning rate cannot be set to "
+                    f"a number (received {value!r}). Build the optimizer with a float "
+                    "learning rate to use LearningRateScheduler or ReduceLROnPlateau."
+                )
             value = float(value) if isinstance(value, (np.ndarray, Tensor)) else value
             self._lr_value[...] = check_number("learning_rate", value)
             self._schedule = None

@@ -35,6 +35,7 @@ class Trainer:
     """Training-loop mix-in for Model; expects `self.__call__`, `trainable_variables`."""
 
     compiled = False
+    _steps_per_epoch = None
 
     # ---- compile ------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -198,9 +199,11 @@ class Trainer:
         if class_weight:
             cw = data_mod.class_weights_to_sample_weights(y, class_weight)
             sample_weight = cw if sample_weight is None else sample_weight * cw
-        batch_size = int(batch_size or 32)
-        if batch_size < 1:
-            raise ValueError(f"`batch_size` must be positive. Received: {batch_size}")
+        batch_size = _check_batch_size(batch_size)
+        self._steps_per_epoch = None if steps_per_epoch is None else int(steps_per_epoch)
+        if self._steps_per_epoch is not None and self._steps_per_epoch < 1:
+            raise ValueError(f"`steps_per_epoch` must be positive. Received: {steps_per_epoch}")
+        y = _as_float_targets(y, self)
         verbose = _resolve_verbose(verbose)
         if not self.built:
             self._build_from_data(x)
@@ -239,6 +242,8 @@ class Trainer:
             cb.call("on_epoch_begin", epoch, {})
             variables = self._trainable_for_step()
             batches = data_mod.batch_slices(n, batch_size, shuffle and shuffle != "batch", rng)
+            if self._steps_per_epoch:  # Keras: an epoch ends after this many batches
+                batches = batches[:self._steps_per_epoch]
             for step, idx in enumerate(batches):
                 if want_batch_begin:
                     cb.call("on_train_batch_begin", step, {})
@@ -270,6 +275,7 @@ class Trainer:
     # ---- evaluate / predict -------------------------------------------------------------
     def _evaluate_arrays(self, x, y, sample_weight, batch_size):
         x, y, sample_weight = data_mod.check_xy(x, y, sample_weight)
+        y = _as_float_targets(y, self)
         saved = (self._loss_tracker, self._metrics) if self._metrics is not None else None
         if saved:
             self._metrics = [m.__class__.from_config(m.get_config()) for m in self._metrics]
@@ -296,8 +302,9 @@ class Trainer:
             raise ValueError("evaluate() needs targets `y`.")
         cb = CallbackList(_as_list(callbacks), model=self)
         cb.call("on_test_begin", {})
-        with _blas_scope(self, int(batch_size or 32)):
-            logs = self._evaluate_arrays(x, y, sample_weight, int(batch_size or 32))
+        batch_size = _check_batch_size(batch_size)
+        with _blas_scope(self, batch_size):
+            logs = self._evaluate_arrays(x, y, sample_weight, batch_size)
         cb.call("on_test_end", logs)
         if _resolve_verbose(verbose):
             from .progbar import format_logs
@@ -313,7 +320,7 @@ class Trainer:
         x = data_mod.to_array(x, "x")
         if x.ndim == 0 or len(x) == 0:
             raise ValueError(f"`x` is empty (shape {x.shape}): nothing to predict.")
-        batch_size = int(batch_size or 32)
+        batch_size = _check_batch_size(batch_size)
         cb = CallbackList(_as_list(callbacks), model=self)
         cb.call("on_predict_begin", {})
         outs = []
@@ -329,6 +336,7 @@ class Trainer:
         """One gradient step on one batch; returns the loss (and metrics) of that batch."""
         self._check_compiled("train_on_batch")
         x, y, sample_weight = data_mod.check_xy(x, y, sample_weight)
+        y = _as_float_targets(y, self)
         if class_weight:
             cw = data_mod.class_weights_to_sample_weights(y, class_weight)
             sample_weight = cw if sample_weight is None else sample_weight * cw
@@ -387,6 +395,26 @@ def _as_list(value):
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
+
+
+def _check_batch_size(batch_size) -> int:
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer. Received: "
+                         f"batch_size={batch_size!r}")
+    return int(batch_size)
+
+
+def _as_float_targets(y, model):
+    """Float targets take the model's dtype once, so a float64 `y` cannot leak float64 into
+    a custom loss and its gradients (integer labels stay integers)."""
+    if y is not None and y.dtype.kind == "f":
+        dtype = np.dtype(getattr(model, "dtype", None) or backend.floatx())
+        if y.dtype != dtype:
+            return y.astype(dtype)
+    return y
 
 
 def _as_float(x, model):

@@ -13,8 +13,9 @@ TITLE = "Batch normalisation: faster training, at any init scale, before or afte
 SETUP = ("(a) Saito's ch6/batch_norm_test.py on Fashion-MNIST: 5 × Dense(100) ReLU, hidden "
          "kernels N(0, scale²) for scales from 1 to 1e-4, with BN between Dense and ReLU "
          "(epsilon 1e-6 as Saito's 10e-7: Keras' default 1e-3 swamps the variance of the "
-         "tiny pre-activations at scale 1e-4 and that net does not train) or without; SGD(0.01), batch 100, on the first 1,000 training images; training "
-         "accuracy per epoch (training mode, as fit reports it). "
+         "tiny pre-activations at scale 1e-4 and that net does not train) or without; "
+         "SGD(0.01), batch 100, on the first 1,000 training images; training accuracy per "
+         "epoch (training mode, as fit reports it). "
          "(b) Géron's ml3 MLP: Flatten → BN → Dense(300, relu, he_normal) → BN → "
          "Dense(100, relu, he_normal) → BN → Dense(10, softmax), optimizer 'sgd' "
          "(SGD 0.01), batch 32; the same net without BN, and with BN before the "
@@ -87,8 +88,8 @@ def run(config, seed):
             history = model.fit(data.x_train, data.y_train, batch_size=100,
                                 epochs=config["epochs"], verbose=0)
         h = history_dict(history)
-        h["accuracy"] = [a if np.isfinite(l) else 0.1 for a, l in zip(h["accuracy"],
-                                                                       h["loss"])]
+        h["accuracy"] = [acc if np.isfinite(loss) else 0.1
+                         for acc, loss in zip(h["accuracy"], h["loss"])]
         return {"history": h, "data": data.source}
     data = fashion(config["n_train"], n_val=2000, n_test=0)
     model = _geron_model(config["placement"])
@@ -173,7 +174,7 @@ def summarize(results, mode):
 def _sweep_figure(sweep, scales):
     from ... import plot
     n = len(scales)
-    fig = plot._figure(min(3.0 * n, 15), 3.0)
+    fig = plot.new_figure(min(3.0 * n, 15), 3.0)
     axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
     for ax, s in zip(axes, scales):
         for bn, style, color in ((True, "-", plot.PALETTE[0]), (False, "--", plot.PALETTE[1])):

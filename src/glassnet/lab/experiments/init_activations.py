@@ -45,10 +45,17 @@ def run(config, seed):
         [keras.layers.Dense(100, activation=activation, use_bias=False,
                             kernel_initializer=_initializer(init)) for _ in range(5)])
     x = np.random.default_rng(seed).standard_normal((1000, 100)).astype(np.float32)
+    outputs = [a for _, a in layer_outputs(model, x)]
+    if activation == "sigmoid":
+        hist_range = (0.0, 1.0)
+    else:  # one range per row, so that shrinking or growing spreads show; zeros left out
+        top = max(float(np.quantile(a[a > 0], 0.995)) if np.any(a > 0) else 0.0
+                  for a in outputs)
+        hist_range = (0.0, max(top, 1e-12))
     layers = []
-    for name, a in layer_outputs(model, x):
-        hist_range = (0.0, 1.0) if activation == "sigmoid" else (0.0, max(float(a.max()), 1e-6))
-        counts, edges = np.histogram(a, bins=BINS, range=hist_range)
+    for a in outputs:
+        values = a if activation == "sigmoid" else a[a > 0]
+        counts, edges = np.histogram(values, bins=BINS, range=hist_range)
         layers.append({
             "mean": float(a.mean()), "std": float(a.std()),
             "near_0_or_1": float(np.mean((a < 0.02) | (a > 0.98))),
@@ -143,10 +150,14 @@ def _figures(by, mode):
             if not name.startswith(kind):
                 continue
             first = min(by[name], key=lambda r: r.seed)
-            grid[name] = {f"layer {i + 1}": tuple(map(np.asarray, l["hist"]))
-                          for i, l in enumerate(first.output["layers"])}
-        title = (f"{kind} activations per layer (seed 0; x: activation value, "
-                 f"y: count of 100,000)")
+            grid[name] = {
+                (f"layer {i + 1}" if kind == "sigmoid" else
+                 f"layer {i + 1} (zeros: {100 * layer['zero']:.0f} %)"):
+                tuple(map(np.asarray, layer["hist"]))
+                for i, layer in enumerate(first.output["layers"])}
+        what = ("count of 100,000" if kind == "sigmoid" else
+                "count of the non-zero values; one x range per row")
+        title = f"{kind} activations per layer (seed 0; x: activation value, y: {what})"
         figures.append((f"{kind}: histograms of the activations of layers 1–5 "
                         "(one row per initialisation), as in Saito's figures 6-10 to 6-14.",
                         plot.activation_histograms(grid, title=title)))

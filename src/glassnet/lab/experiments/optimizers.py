@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 import glassnet as keras
-from ..base import Claim, Outcome, Table, fmt, group, mean, pick, seeds, stat
+from ..base import Claim, Outcome, Table, group, mean, pick, seeds, stat
 from ..common import BatchLoss, history_dict
 from ..data import fashion
 

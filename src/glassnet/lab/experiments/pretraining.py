@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 import glassnet as keras
-from ..base import Claim, Outcome, Table, group, mean, pick, seeds, stat
+from ..base import Claim, Outcome, Table, mean, pick, seeds, stat
 from ..data import fashion
 
 NAME = "pretraining"
@@ -188,7 +188,7 @@ def _bars(acc, n_labels):
 def _images(images):
     from ... import plot
     rows = list(images.items())
-    fig = plot._figure(8, 3.3)
+    fig = plot.new_figure(8, 3.3)
     axes = fig.subplots(len(rows), 8, squeeze=False)
     for i, (label, batch) in enumerate(rows):
         for j in range(8):

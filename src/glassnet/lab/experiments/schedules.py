@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 
 import glassnet as keras
 from ..base import Claim, Outcome, Table, group, mean, pick, seeds, stat

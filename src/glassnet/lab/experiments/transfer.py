@@ -18,7 +18,8 @@ SETUP = ("Géron's ml2 setup, in the Keras code of his notebook: task A = the 8 
          "clone_model(model_A) + set_weights, all layers but the output reused, frozen "
          "for 4 epochs, unfrozen and re-compiled, 16 more epochs, SGD(1e-3) throughout "
          "(the notebook's recipe); and the same with SGD(1e-2) for the frozen phase (the "
-         "'fast head' recipe of the study notes). Each model_A seed is paired with several B seeds; the claim is judged on the "
+         "'fast head' recipe of the study notes). Each model_A seed is paired with several "
+         "B seeds; the claim is judged on the "
          "mean over all pairs (the gain is small and noisy: see the research note).")
 
 

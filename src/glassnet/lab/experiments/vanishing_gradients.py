@@ -152,7 +152,7 @@ def summarize(results, mode):
                     ", ".join(findings[k][0] or ["none"]) if findings[k][0] is not None
                     else "–"] for k in NETS])
     first = {k: min(by[k], key=lambda r: r.seed).output["records"] for k in NETS}
-    fig = plot._figure(15, 4.0)
+    fig = plot.new_figure(15, 4.0)
     axes = fig.subplots(1, 3, sharey=True)
     for ax, k in zip(axes, NETS):
         plot.gradient_norms(first[k], title=k, ax=ax)
