@@ -8,8 +8,9 @@ Each workload runs in a fresh child process (`memory.py --child NAME`), in this 
 
 1. import numpy and glassnet (RSS "import"), load the data (RSS "data": the data set is the
    user's memory, reported apart and never counted against us);
-2. warm-up: the same architecture, one unit wide, `fit` on 2 batches, so that lazily
-   imported modules, OpenBLAS' buffers and NumPy's caches are in place before measuring;
+2. warm-up: the same model, `fit` on 2 batches, then discarded, so that lazily imported
+   modules, NumPy's caches and OpenBLAS' GEMM workspace (a fixed per-thread buffer, ~3 MB
+   touched by W4's products, that any NumPy program doing such products pays) are in place;
 3. RSS "before" (gc'd), then build + compile the model, reset the kernel's high-water mark
    (`echo 5 > /proc/self/clear_refs`; where that is refused, a 1 ms VmRSS sampler), `fit`,
    read VmHWM: "peak". The initializers' float64 transients at build time are reported
@@ -242,7 +243,7 @@ def child(name: str, epochs: int, samples: int | None, trace: bool) -> dict:
     trim()
     rss_data = vm("VmRSS")
 
-    warm = build_model(gn, spec, width_scale=1 / 2048)  # one unit per hidden layer
+    warm = build_model(gn, spec)  # touches OpenBLAS' per-thread GEMM workspace at full size
     warm.fit(x[:2 * batch], y[:2 * batch], batch_size=batch, epochs=1, verbose=0)
     warm.predict(x[:batch], batch_size=batch, verbose=0)
     del warm

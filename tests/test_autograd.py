@@ -2,9 +2,15 @@
 import numpy as np
 import pytest
 
-from glassnet.autograd import GradcheckError, Tensor, Variable, fused, gradcheck, no_grad, ops
+from glassnet.autograd import GradcheckError, Tensor, fused, gradcheck, no_grad, ops
+from glassnet.autograd import Variable as _Variable
 
 R = np.random.default_rng(7)
+
+def Variable(value, **kwargs):  # noqa: N802 - these tests keep the value's own dtype
+    kwargs.setdefault("dtype", np.asarray(value).dtype)
+    return _Variable(value, **kwargs)
+
 
 
 def pos(*shape):

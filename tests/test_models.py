@@ -318,7 +318,8 @@ def test_fit_before_compile_is_a_clear_error():
 
 def test_low_level_surface_variable_apply_gradients():
     v = keras.Variable(np.array([1.0, 2.0]))
-    assert isinstance(v.numpy(), np.ndarray)
+    assert isinstance(v.numpy(), np.ndarray) and v.dtype == np.float32  # as keras.Variable
+    assert keras.Variable(np.zeros(2), dtype="float64").dtype == np.float64
     v.assign([3.0, 4.0])
     opt = keras.optimizers.SGD(learning_rate=0.5)
     opt.apply_gradients(zip([np.array([1.0, 1.0], dtype=np.float32)], [v]))

@@ -10,12 +10,18 @@ import numpy as np
 import pytest
 
 from glassnet import optimizers
-from glassnet.autograd import Variable, ops
+from glassnet.autograd import Variable as _Variable
+from glassnet.autograd import ops
 from glassnet.optimizers import (SGD, Adagrad, Adam, Adamax, AdamW, Nadam, RMSprop,
                                  RMSProp)
 from glassnet.optimizers import base as base_module
 
 SHAPES = [(3, 2), (4,), (), (2, 1, 3)]
+
+def Variable(value, **kwargs):  # noqa: N802 - these tests keep the value's own dtype
+    kwargs.setdefault("dtype", np.asarray(value).dtype)
+    return _Variable(value, **kwargs)
+
 
 
 # ---- independent references: the Keras 3 rules, one variable at a time, float64 ------------

@@ -71,7 +71,7 @@ def test_regularizer_gradient_matches_finite_differences(reg):
 
 
 def test_regularizer_gradient_is_the_analytic_one():
-    var = gn.Variable(W.copy(), name="w")
+    var = gn.Variable(W.copy(), name="w", dtype=W.dtype)
     R.L1L2(l1=0.1, l2=0.2)(var).backward()
     np.testing.assert_allclose(var.grad, 0.1 * np.sign(W) + 2 * 0.2 * W, rtol=1e-6)
 

@@ -209,7 +209,8 @@ def softmax_cross_entropy(logits, target, sparse: bool, label_smoothing: float =
     shifted = zt - zt.max(axis=-1, keepdims=True)
     e = np.exp(shifted)
     s = e.sum(axis=-1, keepdims=True)
-    log_softmax = shifted - np.log(s)
+    log_softmax = shifted  # NOTE: in place: `shifted` is not needed afterwards
+    log_softmax -= np.log(s)
     if sparse:
         labels = np.asarray(target)
         if labels.ndim == zt.ndim:  # (N, 1) labels, as Keras accepts

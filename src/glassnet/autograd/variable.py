@@ -40,13 +40,10 @@ class Variable(Tensor):
             data = initializer(tuple(shape), dtype=backend.standardize_dtype(dtype))
             data = as_array(data)
         else:
-            data = as_array(initializer)
-            if data.dtype.kind != "f" and dtype is None:
-                dtype = backend.floatx()
-            if dtype is not None:
-                data = data.astype(dtype)
-            else:
-                data = np.array(data)  # own the memory: a Variable never aliases user data
+            # NOTE: as keras.Variable, the dtype defaults to floatx() whatever the value's
+            # dtype (a float64 NumPy array becomes a float32 Variable).
+            dtype = backend.floatx() if dtype is None else dtype
+            data = np.array(as_array(initializer), dtype=dtype)  # never alias user data
         if dtype is not None and data.dtype != np.dtype(dtype):
             data = data.astype(dtype)
         super().__init__(np.ascontiguousarray(data))

@@ -31,7 +31,8 @@ h3{font-size:16px;margin:18px 0 6px}
 section{border-top:2px solid #d0d7de;margin-top:34px;padding-top:18px}
 table{border-collapse:collapse;margin:8px 0 14px;font-size:13.5px}
 th,td{border:1px solid #d0d7de;padding:4px 9px;text-align:left;vertical-align:top}
-th{background:#f0f3f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f0f3f6}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .yes{color:#116329;font-weight:700}.no{color:#b3261e;font-weight:700}
 .claim{border-left:5px solid #116329;background:#f3faf5;padding:8px 14px;margin:12px 0}
 .claim.no{border-left-color:#b3261e;background:#fdf3f2;font-weight:400}
@@ -105,13 +106,20 @@ def _table(columns, rows, digits=None):
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _as_printed(value):
+    """A published number as its source prints it (0.8646 stays 0.8646, 1.5e-06 too)."""
+    if isinstance(value, (float, np.floating)):
+        return format(float(value), "g")
+    return value
+
+
 def _claim_html(claim):
     verdict = ('<span class="yes">✓ supported</span>' if claim.supported
                else '<span class="no">✗ not supported</span>')
     keys = list(claim.metrics) + [k for k in claim.published if k not in claim.metrics]
-    rows = [[k, claim.metrics.get(k, "–"), claim.published.get(k, "–")] for k in keys]
-    # published numbers keep their printed digits (0.8646 is not 0.865)
-    table = _table(["quantity", "this run", "published"], rows, [3, 3, 4]) if rows else ""
+    rows = [[k, claim.metrics.get(k, "–"), _as_printed(claim.published.get(k, "–"))]
+            for k in keys]
+    table = _table(["quantity", "this run", "published"], rows) if rows else ""
     seeds = f" · seeds {', '.join(map(str, claim.seeds))}" if claim.seeds else ""
     note = f'<p class="note">{_esc(claim.note)}</p>' if claim.note else ""
     cls = "claim" if claim.supported else "claim no"

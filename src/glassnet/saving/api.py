@@ -222,7 +222,7 @@ def _load(path, what, ctx, compile, restore_global_rng):
             with H5Reader(members[_WEIGHTS], f"{what}: {_WEIGHTS}", Budget(what)) as reader:
                 pairs, report = weights.read_keras_weights(reader, model, None)
                 if compile and config.get("compile_config"):
-                    optimizer_values = weights.read_keras_optimizer(reader)
+                    optimizer_values = weights.read_keras_optimizer(reader, model)
         elif model.weights:
             raise SavingError(f"{what} has no {_WEIGHTS} (glassnet does not read the .npz "
                               "weights variant).")
@@ -246,7 +246,7 @@ def _load(path, what, ctx, compile, restore_global_rng):
             training_text = reader.attr(reader.file, "training_config")
             training = parse_json(training_text, f"{what}: training_config") \
                 if compile and training_text is not None else None
-            optimizer_values = weights.read_legacy_optimizer(reader) if training else None
+            optimizer_values = weights.read_legacy_optimizer(reader, model) if training else None
             state_text = reader.attr(reader.file, "glassnet_state")
             saved_state = parse_json(state_text, f"{what}: glassnet_state") \
                 if state_text is not None else None
@@ -306,7 +306,7 @@ def _load_weights(model, path, what, skip_mismatch):
                 reader.child(reader.file, "vars") is not None:
             pairs, report = weights.read_keras_weights(reader, model, skip_mismatch)
             if getattr(model, "compiled", False) and getattr(model, "optimizer", None):
-                optimizer_values = weights.read_keras_optimizer(reader)
+                optimizer_values = weights.read_keras_optimizer(reader, model)
         else:
             raise SavingError(f"{name} holds no weights in a layout glassnet knows (Keras "
                               "3 'layers/.../vars' or Keras 2 'layer_names').")

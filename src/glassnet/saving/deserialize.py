@@ -145,6 +145,8 @@ def translate_entry(entry, ctx: Context, depth: int) -> dict:
     if out.get("registered_name") is not None and not isinstance(out["registered_name"], str):
         out["registered_name"] = None
     cls = class_of(entry, ctx)
+    if "inbound_nodes" in out:
+        out["inbound_nodes"] = _check_nodes(cls, out["inbound_nodes"], entry, ctx)
     config = entry.get("config", {})
     if config is None:
         config = {}
@@ -164,6 +166,43 @@ def translate_entry(entry, ctx: Context, depth: int) -> dict:
             out["build_config"] = {"input_shape": check_batch_shape(
                 shape, f"{ctx.what}: build_config of {entry['class_name']}")}
     return out
+
+
+def _check_nodes(cls, nodes, entry, ctx) -> list:
+    """Functional call records: keyword arguments the layer's call() cannot take are
+    dropped when they are Keras plumbing (training/mask flags), refused otherwise."""
+    where = f"{ctx.what}: layer {entry.get('name')!r} ({entry['class_name']})"
+    if not isinstance(nodes, list):
+        raise SavingError(f"{where}: inbound_nodes must be a list.")
+    params = inspect.signature(cls.call).parameters
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+    def clean(kwargs):
+        if not isinstance(kwargs, dict):
+            raise SavingError(f"{where}: call keyword arguments must be a dict.")
+        out = {}
+        for key, value in kwargs.items():
+            if takes_any or key in params or value is None:
+                out[key] = value
+            elif key not in ("training", "mask") or not isinstance(value, bool):
+                raise SavingError(f"{where}: the layer is called with argument {key!r}, "
+                                  f"which its call() does not accept.")
+        return out
+
+    checked = []
+    for node in nodes:
+        if isinstance(node, dict):
+            checked.append({**node, "kwargs": clean(node.get("kwargs") or {})})
+        elif isinstance(node, list):
+            entries = []
+            for item in node:
+                if not isinstance(item, list) or len(item) < 3:
+                    raise SavingError(f"{where}: malformed inbound node {_short(item)}.")
+                entries.append(item[:3] + [clean(item[3])] if len(item) > 3 else item)
+            checked.append(entries)
+        else:
+            raise SavingError(f"{where}: malformed inbound node {_short(node)}.")
+    return checked
 
 
 def _translate_model(kind, config, ctx, depth) -> dict:

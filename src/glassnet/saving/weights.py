@@ -159,7 +159,7 @@ def read_keras_weights(reader: H5Reader, model, skip_mismatch=False):
     return pairs, report
 
 
-def read_keras_optimizer(reader: H5Reader):
+def read_keras_optimizer(reader: H5Reader, model):
     """The optimizer's saved variables {"0": array, ...}, or None when absent."""
     group = reader.path(reader.file, "optimizer/vars", "group")
     if group is None:
@@ -168,7 +168,26 @@ def read_keras_optimizer(reader: H5Reader):
     if sorted(names) != sorted(str(i) for i in range(len(names))):
         raise SavingError(f"{reader.what}: optimizer/vars should hold datasets '0'.."
                           f"'{len(names) - 1}'; found {sorted(names)[:10]}.")
-    return {n: reader.read(reader.child(group, n, "dataset")) for n in names}
+    return _optimizer_arrays(reader, model, [(n, reader.child(group, n, "dataset"))
+                                             for n in names])
+
+
+def _optimizer_arrays(reader, model, datasets) -> dict:
+    """Read optimizer arrays, refusing (before reading) more arrays, or larger ones, than
+    an optimizer of this model can have: its slots mirror the weights."""
+    weights = model.weights
+    largest = max((w.size for w in weights), default=1)
+    if len(datasets) > 8 * len(weights) + 16:
+        raise SavingError(f"{reader.what}: {len(datasets)} optimizer arrays for a model "
+                          f"with {len(weights)} weights.")
+    out = {}
+    for key, ds in datasets:
+        size = int(np.prod(reader.shape_of(ds), dtype=object))
+        if size > largest:
+            raise SavingError(f"{reader.what}: optimizer array {ds.name} has {size:,} "
+                              f"elements, more than the model's largest weight ({largest:,}).")
+        out[key] = reader.read(ds)
+    return out
 
 
 def _problem(report, what, why, skip_mismatch, source=""):
@@ -273,18 +292,18 @@ def read_legacy_weights(reader: H5Reader, group, model, skip_mismatch=False):
     return pairs, report
 
 
-def read_legacy_optimizer(reader: H5Reader):
+def read_legacy_optimizer(reader: H5Reader, model):
     group = reader.child(reader.file, "optimizer_weights", "group")
     if group is None:
         return None
-    values = {}
+    datasets = []
     for i, name in enumerate(reader.name_list(group, "weight_names")):
         ds = reader.path(group, name, "dataset")
         if ds is None:
             raise SavingError(f"{reader.what}: optimizer weight {name!r} is listed but "
                               "missing.")
-        values[str(i)] = reader.read(ds)
-    return values
+        datasets.append((str(i), ds))
+    return _optimizer_arrays(reader, model, datasets)
 
 
 def assign_all(pairs, report: LoadReport) -> LoadReport:

@@ -1,6 +1,8 @@
 """Array batching for fit/evaluate/predict: validation, splitting, shuffled index batches."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..autograd import Tensor
@@ -48,26 +50,49 @@ def check_xy(x, y, sample_weight=None):
     return x, y, sample_weight
 
 
-def batch_slices(n: int, batch_size: int, shuffle: bool, rng) -> list:
+def batch_slices(n: int, batch_size: int, shuffle: bool, rng) -> "Batches":
     """Index batches covering range(n): contiguous slices, or a fresh permutation.
 
     A last batch of a single sample is merged into the one before it, because a batch of
     one gives batch normalisation a zero variance.
     """
+    order = None
     if shuffle:
-        order = rng.permutation(n)
-        bounds = _bounds(n, batch_size)
-        return [order[a:b] for a, b in bounds]
-    return [slice(a, b) for a, b in _bounds(n, batch_size)]
+        # NOTE: the same permutation as rng.permutation(n) (same draws), in half the memory.
+        order = np.arange(n, dtype=np.int32 if n < 2**31 else np.intp)
+        rng.shuffle(order)
+    return Batches(n, batch_size, order)
 
 
-def _bounds(n, batch_size):
-    starts = list(range(0, n, batch_size))
-    bounds = [(s, min(s + batch_size, n)) for s in starts]
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-        last = bounds.pop()
-        bounds[-1] = (bounds[-1][0], last[1])
-    return bounds
+class Batches(Sequence):
+    """The batches of one epoch, each made when asked for: a slice, or a view of `order`.
+
+    A list of them would cost about 200 bytes per batch (a whole small model's worth over a
+    Fashion-MNIST epoch at batch 32). Slicing gives the first k batches (steps_per_epoch).
+    """
+
+    def __init__(self, n: int, batch_size: int, order=None, steps=None):
+        count = -(-n // batch_size)
+        if count > 1 and n - (count - 1) * batch_size == 1:
+            count -= 1  # merge a last batch of one sample into the one before
+        self.n, self.batch_size, self.order, self._last = n, batch_size, order, count - 1
+        self._steps = range(count) if steps is None else steps
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Batches(self.n, self.batch_size, self.order, self._steps[i])
+        return self._batch(self._steps[i])
+
+    def __iter__(self):
+        return map(self._batch, self._steps)
+
+    def _batch(self, k: int):
+        a = k * self.batch_size
+        b = self.n if k == self._last else a + self.batch_size
+        return slice(a, b) if self.order is None else self.order[a:b]
 
 
 def split_validation(x, y, sample_weight, validation_split: float):

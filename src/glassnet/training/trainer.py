@@ -241,6 +241,9 @@ class Trainer:
             self.reset_metrics()
             cb.call("on_epoch_begin", epoch, {})
             variables = self._trainable_for_step()
+            # NOTE: packed before the first backward, so that it writes its gradients straight
+            # into the flat buffer: packing after it briefly holds weights and gradients twice.
+            self.optimizer.build(variables)
             batches = data_mod.batch_slices(n, batch_size, shuffle and shuffle != "batch", rng)
             if self._steps_per_epoch:  # Keras: an epoch ends after this many batches
                 batches = batches[:self._steps_per_epoch]
@@ -323,12 +326,22 @@ class Trainer:
         batch_size = _check_batch_size(batch_size)
         cb = CallbackList(_as_list(callbacks), model=self)
         cb.call("on_predict_begin", {})
-        outs = []
+        n, out, outs = len(x), None, []
         with no_grad(), _blas_scope(self, batch_size):
-            for i, a in enumerate(range(0, len(x), batch_size)):
-                outs.append(self(x[a:a + batch_size], training=False).data)
+            for i, a in enumerate(range(0, n, batch_size)):
+                yb = self(x[a:a + batch_size], training=False).data
+                if i == 0 and n > batch_size and yb.ndim and len(yb) == batch_size:
+                    # NOTE: one output array filled batch by batch; a list of batches and
+                    # np.concatenate would hold the whole output twice.
+                    out = np.empty((n,) + yb.shape[1:], yb.dtype)
+                if out is not None:
+                    out[a:a + len(yb)] = yb
+                else:
+                    outs.append(yb)
                 cb.call("on_predict_batch_end", i, {})
         cb.call("on_predict_end", {})
+        if out is not None:
+            return out
         return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=0)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,

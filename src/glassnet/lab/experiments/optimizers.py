@@ -96,7 +96,7 @@ def summarize(results, mode):
                   ["optimizer", "train loss, epoch 1", "final train loss",
                    "final val accuracy", "published final loss", "published val acc."],
                   [[k, stat(loss1[k]), stat(final[k]), stat(val[k]),
-                    PUBLISHED_LOSS.get(k, "–"), PUBLISHED_VAL.get(k, "–")]
+                    str(PUBLISHED_LOSS.get(k, "–")), str(PUBLISHED_VAL.get(k, "–"))]
                    for k in OPTIMIZERS],
                   note="Published: Géron ml3, 10 epochs on 55,000 images; no plain-SGD run.")
     paths = {k: plot.optimizer_path(opt) for k, opt in plot.saito_optimizers().items()}

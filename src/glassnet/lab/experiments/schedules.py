@@ -139,7 +139,7 @@ def summarize(results, mode):
     table = Table("Final validation accuracy per schedule (mean ± sd over seeds)",
                   ["schedule", "final val accuracy", "final train loss", "published"],
                   [[k, stat(val[k]), stat([r.output["history"]["loss"][-1] for r in by[k]]),
-                    PUBLISHED.get(k, "–")] for k in SCHEDULES])
+                    str(PUBLISHED.get(k, "–"))] for k in SCHEDULES])
     runs = {k: [r.output["history"] for r in by[k]] for k in SCHEDULES}
     fig = plot.training_curves(runs, ["val_accuracy", "loss"],
                                title="SGD under five learning-rate schedules")
