@@ -8,9 +8,10 @@ Each workload runs in a fresh child process (`memory.py --child NAME`), in this 
 
 1. import numpy and glassnet (RSS "import"), load the data (RSS "data": the data set is the
    user's memory, reported apart and never counted against us);
-2. warm-up: the same model, `fit` on 2 batches, then discarded, so that lazily imported
-   modules, NumPy's caches and OpenBLAS' GEMM workspace (a fixed per-thread buffer, ~3 MB
-   touched by W4's products, that any NumPy program doing such products pays) are in place;
+2. warm-up: the same architecture one unit wide, `fit` on 2 batches, so that lazily
+   imported modules and NumPy's caches are in place (a full-size warm-up would also pre-touch
+   OpenBLAS' GEMM workspace, ~3 MB at W4, but its freed arrays would change glibc's state:
+   see 6);
 3. RSS "before" (gc'd), then build + compile the model, reset the kernel's high-water mark
    (`echo 5 > /proc/self/clear_refs`; where that is refused, a 1 ms VmRSS sampler), `fit`,
    read VmHWM: "peak". The initializers' float64 transients at build time are reported
@@ -20,6 +21,11 @@ Each workload runs in a fresh child process (`memory.py --child NAME`), in this 
 5. attribution: tracemalloc (NumPy reports its buffers to it) on 2 more training steps of a
    fresh model; a profile hook snapshots the live allocations whenever the traced total
    reaches a new high, so the table lists what is alive at the step's peak, by source line.
+6. each workload runs twice: with glibc's default malloc, and with
+   `MALLOC_MMAP_THRESHOLD_=131072`. By default glibc raises its mmap threshold to the size of
+   the last large block freed (up to 32 MB), after which big arrays live on the heap and
+   their freed pages stay resident: the default figure includes that caching, the fixed
+   threshold one is close to the live bytes (and tracemalloc's figure is exactly those).
 
 Theoretical need, float32, for a batch of B samples:
 - weights: every variable (trainable or not); gradients: the trainable ones;
@@ -243,7 +249,7 @@ def child(name: str, epochs: int, samples: int | None, trace: bool) -> dict:
     trim()
     rss_data = vm("VmRSS")
 
-    warm = build_model(gn, spec)  # touches OpenBLAS' per-thread GEMM workspace at full size
+    warm = build_model(gn, spec, width_scale=1 / 2048)  # one unit per hidden layer
     warm.fit(x[:2 * batch], y[:2 * batch], batch_size=batch, epochs=1, verbose=0)
     warm.predict(x[:batch], batch_size=batch, verbose=0)
     del warm
@@ -296,20 +302,26 @@ def trace_step(gn, spec, x, y, batch) -> dict:
 
 
 # ---- parent: run children, write the report -----------------------------------------------
-def run_child(name: str, args) -> dict:
+ALLOCATORS = {"glibc default": {}, "mmap threshold 128 KiB": {"MALLOC_MMAP_THRESHOLD_": "131072"}}
+
+
+def run_child(name: str, args, allocator: str, trace: bool) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name,
            "--epochs", str(args.epochs)]
     if args.samples:
         cmd += ["--samples", str(args.samples)]
-    if args.no_trace:
+    if not trace:
         cmd.append("--no-trace")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep +
-               os.environ.get("PYTHONPATH", ""))
+               os.environ.get("PYTHONPATH", ""), **ALLOCATORS[allocator])
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise RuntimeError(f"{name} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), allocator=allocator)
+
+
+NOTES = "<!-- notes: hand-written below this line, kept when the tables are regenerated -->"
 
 
 def mb(n: float) -> str:
@@ -323,25 +335,25 @@ def markdown(results: list) -> str:
         "MB = 2^20 bytes. overhead = peak RSS during fit − RSS before the model was built "
         "(after imports, data and a warm-up); theoretical = weights + gradients + optimizer "
         "slots + one batch of activations; goal: ratio ≤ 1.3.", "",
-        "| workload | data set (user's) | before | fit peak | overhead | weights | grads "
-        "| slots | activations | theoretical | **ratio** | tracemalloc ratio | fit s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | malloc | data set (user's) | before | fit peak | overhead | weights "
+        "| grads | slots | activations | theoretical | **ratio** | tracemalloc ratio | fit s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         t, rss = r["theory"], r["rss"]
         tr = r.get("trace", {}).get("ratio")
         lines.append(
             f"| {r['workload']} ({r['samples']}×{r['epochs']} ep, b{r['batch']}) "
-            f"| {mb(r['dataset_bytes'])} | {mb(rss['before'])} | {mb(rss['fit_peak'])} "
+            f"| {r['allocator']} | {mb(r['dataset_bytes'])} | {mb(rss['before'])} | {mb(rss['fit_peak'])} "
             f"| {mb(r['overhead'])} | {mb(t['weights'])} | {mb(t['gradients'])} "
             f"| {mb(t['slots'])} | {mb(t['activations'])} | {mb(t['total'])} "
             f"| **{r['ratio']:.2f}** | {'' if tr is None else f'{tr:.2f}'} | {r['fit_s']} |")
     lines += ["", "RSS along the way (MB):", "",
-              "| workload | start | import | + data | before (after warm-up) | built "
-              "| build peak | after fit |", "|---|---|---|---|---|---|---|---|"]
+              "| workload | malloc | start | import | + data | before (after warm-up) | built "
+              "| build peak | after fit |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = r["rss"]
-        lines.append(f"| {r['workload']} | {mb(s['start'])} | {mb(s['import'])} "
+        lines.append(f"| {r['workload']} | {r['allocator']} | {mb(s['start'])} | {mb(s['import'])} "
                      f"| {mb(s['data'])} | {mb(s['before'])} | {mb(s['built'])} "
                      f"| {mb(s['build_peak'])} | {mb(s['after'])} |")
     for r in results:
@@ -375,15 +387,18 @@ def main(argv=None):
         args.out, args.md = str(HERE / "results" / "memory-quick.json"), None
     results = []
     for name in args.workloads.split(","):
-        r = run_child(name, args)
-        results.append(r)
-        print(f"{name}: overhead {mb(r['overhead'])} MB / theoretical "
-              f"{mb(r['theory']['total'])} MB = {r['ratio']:.2f}  (data set "
-              f"{mb(r['dataset_bytes'])} MB, fit {r['fit_s']} s)", flush=True)
+        for i, allocator in enumerate(ALLOCATORS):
+            r = run_child(name, args, allocator, trace=i == 0 and not args.no_trace)
+            results.append(r)
+            print(f"{name} [{allocator}]: overhead {mb(r['overhead'])} MB / theoretical "
+                  f"{mb(r['theory']['total'])} MB = {r['ratio']:.2f}  (data set "
+                  f"{mb(r['dataset_bytes'])} MB, fit {r['fit_s']} s)", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     if args.md:
-        Path(args.md).write_text(markdown(results))
+        md = Path(args.md)
+        notes = md.read_text().partition(NOTES)[2] if md.exists() else ""
+        md.write_text(markdown(results) + "\n" + NOTES + (notes or "\n"))
         print(markdown(results))
 
 

@@ -175,6 +175,7 @@ def test_format_of_numbers_over_seeds():
     assert base.fmt(base.stat([0.5])) == "0.500"
     assert base.fmt(1.5e-6) == "1.50e-06"
     assert base.fmt([0.1, 0.25]) == "0.100 · 0.250"
+    assert base.fmt(0.0) == "0" and base.fmt(0.0042) == "0.0042"
 
 
 # ---- plots ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ def did_you_mean(name: str, choices) -> str:
 
 def unknown_identifier(kind: str, name, choices) -> ValueError:
     """A ValueError for an unknown string identifier, with a suggestion and the valid names."""
-    valid = ", ".join(sorted(str(c) for c in choices))
+    valid = ", ".join(sorted({str(c) for c in choices if not str(c).startswith("_")}))
     return ValueError(
         f"Unknown {kind}: {name!r}.{did_you_mean(name, choices)} Valid names: {valid}."
     )

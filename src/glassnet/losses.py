@@ -231,7 +231,7 @@ def _check_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
         bad = labels[(labels < 0) | (labels >= num_classes)].flat[0]
         raise ValueError(
             f"sparse_categorical_crossentropy expects labels in [0, {num_classes}) "
-            f"(num_classes = y_pred.shape[axis] = {num_classes}). Received label {bad!r}.")
+            f"(num_classes = y_pred.shape[axis] = {num_classes}). Received label {bad.item() if hasattr(bad, 'item') else bad!r}.")
     return labels.astype(np.intp, copy=False)
 
 

@@ -731,8 +731,9 @@ def get(identifier, loss=None, y_true_shape=None, y_pred_shape=None):
         except ValueError:
             names = [n for n in _REGISTRY if n not in ("MeanMetricWrapper",
                                                        "mean_metric_wrapper")]
-            raise unknown_identifier("metric", identifier, names + list(losses._FUNCTIONS)
-                                     + ["accuracy", "acc", "crossentropy", "ce"]) from None
+            choices = dict.fromkeys(names + list(losses._FUNCTIONS)
+                                    + ["accuracy", "acc", "crossentropy", "ce"])
+            raise unknown_identifier("metric", identifier, list(choices)) from None
         if isinstance(fn, losses.Loss):
             return MeanMetricWrapper(fn.fn, name=identifier, **fn._fn_kwargs)
         return MeanMetricWrapper(fn, name=identifier)

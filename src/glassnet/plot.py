@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -44,9 +45,8 @@ def new_figure(width, height):
                           "(or pip install matplotlib).") from None
     headless = os.name != "nt" and not os.environ.get("DISPLAY") and \
         not os.environ.get("WAYLAND_DISPLAY") and "MPLBACKEND" not in os.environ
-    if headless and matplotlib.get_backend().lower() not in ("agg", "module://"
-                                                             "matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")
+    if headless and "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")  # no GUI toolkit is probed; a user's own choice is kept
     from matplotlib.figure import Figure
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 

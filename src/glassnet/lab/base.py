@@ -150,7 +150,9 @@ def fmt(value, digits=3):
     v = float(value)
     if math.isnan(v):
         return "nan"
-    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+    if v == 0:
+        return "0"
+    if (abs(v) < 1e-3 or abs(v) >= 1e5):
         return f"{v:.{max(digits - 1, 1)}e}"
     if abs(v) < 0.01:
         return f"{v:.{digits + 1}f}"

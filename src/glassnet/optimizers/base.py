@@ -456,7 +456,9 @@ class Optimizer:
                 xp = grp.xp
                 norms = xp.sqrt(xp.add.reduceat(xp.multiply(grp.G, grp.G, out=grp.tmp),
                                                 grp.starts))
-                if norms.max() > c:
+                # NOTE: `not <=` so that a NaN norm also takes this branch (NaN propagates,
+                # as in Keras, instead of leaving that variable unclipped).
+                if not norms.max() <= c:
                     grp.G *= xp.repeat(c / xp.maximum(norms, c), grp.sizes)
         elif self.global_clipnorm:  # all together: g * clip / max(||G||, clip)
             c = self.global_clipnorm

@@ -317,9 +317,15 @@ class H5Reader:
             if name not in obj.attrs:
                 return default
             aid = obj.attrs.get_id(name)
-            if math.prod(aid.shape or ()) > limits.max_names:
+            count = math.prod(aid.shape or ())
+            if count > limits.max_names:
                 raise SavingError(f"{self.what}: attribute {name!r} of {obj.name} holds "
-                                  f"{math.prod(aid.shape):,} values.")
+                                  f"{count:,} values.")
+            # NOTE: checked before reading: a corrupt type can declare gigabyte strings.
+            if count * aid.dtype.itemsize > limits.max_json_bytes:
+                raise SavingError(f"{self.what}: attribute {name!r} of {obj.name} declares "
+                                  f"{count * aid.dtype.itemsize:,} bytes, more than the "
+                                  f"limit of {limits.max_json_bytes:,}.")
             value = obj.attrs[name]
         except SavingError:
             raise

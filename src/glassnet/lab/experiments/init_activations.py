@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 import glassnet as keras
-from ..base import Claim, Outcome, Table, fmt, group, mean, pm, seeds, stat
+from ..base import Claim, Outcome, Table, fmt, group, mean, seeds, stat
 from ..common import layer_outputs
 
 NAME = "init-activations"
@@ -130,7 +130,7 @@ def summarize(results, mode):
     rows = []
     for name in CONFIGS:
         runs = by[name]
-        rows.append([name] + [pm([r.output["layers"][i]["std"] for r in runs], 3)
+        rows.append([name] + [stat([r.output["layers"][i]["std"] for r in runs])
                               for i in range(5)]
                     + [fmt(_per_layer(runs, "near_0_or_1")[4]) if "sigmoid" in name
                        else fmt(_per_layer(runs, "dead_units")[4])])
