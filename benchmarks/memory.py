@@ -61,13 +61,14 @@ MB = 1024 * 1024
 
 # name: architecture, optimizer, batch, data ("synthetic": N float32 normal samples)
 WORKLOADS = {
-    "W4": dict(input_shape=(784,), hidden=(2048, 2048), classes=10, init="glorot_uniform",
-               optimizer="sgd", batch=512, data="synthetic", samples=8192,
-               description="784→2048 relu→2048 relu→10 softmax, SGD(0.01), batch 512"),
-    "W7": dict(input_shape=(28, 28), hidden=(128, 128), classes=10, init="he_normal",
-               optimizer="adam", batch=32, data="fashion_mnist", samples=60000,
-               description="Fashion-MNIST 60k: Flatten→128 relu→128 relu→10 softmax (He), "
-                           "Adam, batch 32"),
+    "W4": {"input_shape": (784,), "hidden": (2048, 2048), "classes": 10,
+           "init": "glorot_uniform", "optimizer": "sgd", "batch": 512, "data": "synthetic",
+           "samples": 8192,
+           "description": "784→2048 relu→2048 relu→10 softmax, SGD(0.01), batch 512"},
+    "W7": {"input_shape": (28, 28), "hidden": (128, 128), "classes": 10, "init": "he_normal",
+           "optimizer": "adam", "batch": 32, "data": "fashion_mnist", "samples": 60000,
+           "description": ("Fashion-MNIST 60k: Flatten→128 relu→128 relu→10 softmax (He), "
+                           "Adam, batch 32")},
 }
 
 
@@ -241,8 +242,7 @@ def load_data(spec: dict, samples: int):
 
 def child(name: str, epochs: int, samples: int | None, trace: bool) -> dict:
     rss_start = vm("VmRSS")
-    import numpy as np
-    import glassnet as gn
+    import glassnet as gn  # and NumPy
     rss_import = vm("VmRSS")
     spec = WORKLOADS[name]
     samples = samples or spec["samples"]
@@ -336,12 +336,13 @@ def mb(n: float) -> str:
 def markdown(results: list) -> str:
     lines = [
         "# Peak memory of `fit`", "",
-        "`PYTHONPATH=src python benchmarks/memory.py` (see its docstring for the method). "
-        "MB = 2^20 bytes. overhead = peak RSS during fit − RSS before the model was built "
-        "(after imports, data and a warm-up); theoretical = weights + gradients + optimizer "
-        "slots + one batch of activations; goal: ratio ≤ 1.3.", "",
-        "| workload | malloc | data set (user's) | before | fit peak | overhead | weights "
-        "| grads | slots | activations | theoretical | **ratio** | tracemalloc ratio | fit s |",
+        ("`PYTHONPATH=src python benchmarks/memory.py` (see its docstring for the method). "
+         "MB = 2^20 bytes. overhead = peak RSS during fit − RSS before the model was built "
+         "(after imports, data and a warm-up); theoretical = weights + gradients + "
+         "optimizer slots + one batch of activations; goal: ratio ≤ 1.3."), "",
+        ("| workload | malloc | data set (user's) | before | fit peak | overhead | weights "
+         "| grads | slots | activations | theoretical | **ratio** | tracemalloc ratio "
+         "| fit s |"),
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -349,25 +350,26 @@ def markdown(results: list) -> str:
         tr = r.get("trace", {}).get("ratio")
         lines.append(
             f"| {r['workload']} ({r['samples']}×{r['epochs']} ep, b{r['batch']}) "
-            f"| {r['allocator']} | {mb(r['dataset_bytes'])} | {mb(rss['before'])} | {mb(rss['fit_peak'])} "
+            f"| {r['allocator']} | {mb(r['dataset_bytes'])} | {mb(rss['before'])} "
+            f"| {mb(rss['fit_peak'])} "
             f"| {mb(r['overhead'])} | {mb(t['weights'])} | {mb(t['gradients'])} "
             f"| {mb(t['slots'])} | {mb(t['activations'])} | {mb(t['total'])} "
             f"| **{r['ratio']:.2f}** | {'' if tr is None else f'{tr:.2f}'} | {r['fit_s']} |")
     lines += ["", "RSS along the way (MB):", "",
-              "| workload | malloc | start | import | + data | before (after warm-up) | built "
-              "| build peak | after fit |", "|---|---|---|---|---|---|---|---|---|"]
+              ("| workload | malloc | start | import | + data | before (after warm-up) "
+               "| built | build peak | after fit |"), "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = r["rss"]
-        lines.append(f"| {r['workload']} | {r['allocator']} | {mb(s['start'])} | {mb(s['import'])} "
-                     f"| {mb(s['data'])} | {mb(s['before'])} | {mb(s['built'])} "
+        lines.append(f"| {r['workload']} | {r['allocator']} | {mb(s['start'])} "
+                     f"| {mb(s['import'])} | {mb(s['data'])} | {mb(s['before'])} | {mb(s['built'])} "
                      f"| {mb(s['build_peak'])} | {mb(s['after'])} |")
     for r in results:
         top = r.get("trace", {}).get("top")
         if not top:
             continue
-        lines += ["", f"## {r['workload']}: live allocations at the traced peak of a "
-                  f"training step (tracemalloc, {mb(r['trace']['step_peak'])} MB in all)",
-                  "",
+        lines += ["", (f"## {r['workload']}: live allocations at the traced peak of a "
+                       f"training step (tracemalloc, {mb(r['trace']['step_peak'])} MB "
+                       "in all)"), "",
                   "| MB | count | site | code |", "|---|---|---|---|"]
         lines += [f"| {mb(t['bytes'])} | {t['count']} | `{t['site']}` | `{t['code']}` |"
                   for t in top]

@@ -521,3 +521,54 @@ model.save({str(path)!r})
     assert len(leftovers) == 1 and leftovers[0].endswith(".glassnet-tmp")
     model.save(path)  # the next save removes the dead process's temporary file
     assert os.listdir(tmp_path) == [path.name]
+
+
+def test_corrupt_global_heap_that_would_hang_libhdf5_is_refused(tmp_path):
+    """Regression (found by the fuzz test): a zero-size free-space record in an HDF5
+    global heap makes libhdf5 loop forever while reading a string attribute."""
+    import faulthandler
+    model = keras.Sequential([layers.Dense(3, input_shape=(4,))])
+    model.save(tmp_path / "m.h5")
+    data = bytearray((tmp_path / "m.h5").read_bytes())
+    start = data.find(b"GCOL")
+    p, end = start + 16, start + int.from_bytes(data[start + 8:start + 16], "little")
+    while int.from_bytes(data[p:p + 2], "little") != 0:  # walk to the free-space record
+        size = int.from_bytes(data[p + 8:p + 16], "little")
+        p += 16 + -(-size // 8) * 8
+        assert p < end
+    data[p + 8:p + 16] = bytes(8)
+    (tmp_path / "hang.h5").write_bytes(bytes(data))
+    faulthandler.dump_traceback_later(60, exit=True)  # a regression hangs: fail loudly
+    try:
+        with pytest.raises(SavingError, match="global heap"):
+            keras.models.load_model(tmp_path / "hang.h5")
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def _cube(x):
+    return x * x * x
+
+
+def _my_loss(y_true, y_pred):
+    return keras.losses.mean_squared_error(y_true, y_pred)
+
+
+@pytest.mark.parametrize("ext", [".keras", ".h5"])
+def test_loss_objects_and_custom_functions_round_trip(tmp_path, ext):
+    model = keras.Sequential([layers.Dense(3, activation=_cube, input_shape=(6,))])
+    model.compile(optimizer="sgd", loss=keras.losses.Huber(delta=0.5),
+                  metrics=[keras.metrics.MeanAbsoluteError()])
+    model.save(tmp_path / f"a{ext}")
+    with pytest.raises(SavingError, match="_cube"):
+        keras.models.load_model(tmp_path / f"a{ext}")
+    loaded = keras.models.load_model(tmp_path / f"a{ext}", custom_objects={"_cube": _cube})
+    assert loaded.layers[0].activation is _cube
+    assert isinstance(loaded.loss, keras.losses.Huber) and loaded.loss.get_config()[
+        "delta"] == 0.5
+    np.testing.assert_allclose(predict(loaded), predict(model), rtol=1e-6)
+    model.compile(optimizer="sgd", loss=_my_loss)
+    model.save(tmp_path / f"b{ext}")
+    loaded = keras.models.load_model(tmp_path / f"b{ext}",
+                                     custom_objects={"_cube": _cube, "_my_loss": _my_loss})
+    assert loaded.loss is _my_loss

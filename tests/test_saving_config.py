@@ -16,7 +16,7 @@ from glassnet import (activations, constraints, initializers, layers, losses, me
                       optimizers, regularizers)
 from glassnet.layers import base as layers_base
 from glassnet.optimizers import schedules
-from glassnet.saving import deserialize, serialize
+from glassnet.saving import compile_config, deserialize, serialize
 
 EXAMPLES = {  # values for required constructor arguments, by name
     "units": 3, "rate": 0.3, "stddev": 0.2, "target_shape": (2, 3), "activation": "tanh",
@@ -149,7 +149,7 @@ def test_every_metric_round_trips(cls):
 def test_every_optimizer_round_trips(name):
     opt = optimizers.get(name)
     ctx = deserialize.Context(None, True, "test")
-    clone = deserialize.optimizer_from_config(_json(optimizers.serialize(opt)), ctx)
+    clone = compile_config.optimizer_from_config(_json(optimizers.serialize(opt)), ctx)
     assert type(clone) is type(opt)
     assert {k: v for k, v in clone.get_config().items() if k != "name"} == \
         {k: v for k, v in opt.get_config().items() if k != "name"}
@@ -159,7 +159,7 @@ def test_every_optimizer_round_trips(name):
 def test_every_schedule_round_trips_inside_an_optimizer(cls):
     opt = optimizers.Adam(learning_rate=_make(cls))
     ctx = deserialize.Context(None, True, "test")
-    clone = deserialize.optimizer_from_config(_json(optimizers.serialize(opt)), ctx)
+    clone = compile_config.optimizer_from_config(_json(optimizers.serialize(opt)), ctx)
     assert type(clone._schedule) is cls
     assert clone._schedule.get_config() == opt._schedule.get_config()
     opt.iterations = clone.iterations = 7

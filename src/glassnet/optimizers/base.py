@@ -65,12 +65,20 @@ class _Packed:
         self.sizes = np.array([v.size for v in variables], dtype=np.intp)
         self.starts = np.concatenate(([0], np.cumsum(self.sizes)[:-1])).astype(np.intp)
         n = int(self.sizes.sum())
-        self.P, self.G, self.tmp = (self.xp.zeros(n, dtype) for _ in range(3))
-        self._tmp2, self.slots = None, {}
+        self.P, self.G = self.xp.zeros(n, dtype), self.xp.zeros(n, dtype)
+        self._tmp = self._tmp2 = None
+        self.slots = {}
         self.lr_scale = self.lr_buf = self.decay_mask = None
 
     def __getitem__(self, slot_name):
         return self.slots[slot_name]
+
+    @property
+    def tmp(self):
+        """A scratch buffer the size of P, allocated on first use (SGD needs none)."""
+        if self._tmp is None:
+            self._tmp = self.xp.empty_like(self.P)
+        return self._tmp
 
     @property
     def tmp2(self):

@@ -44,17 +44,18 @@ class SGD(Optimizer):
         return (("momentum", 0.0),) if self.momentum != 0 else ()
 
     def update_step(self, g, w, lr, grp):
-        # NumPy calls per dtype group: 2 (plain), 4 (momentum), 6 (nesterov).
-        tmp = grp.tmp
+        # NumPy calls per dtype group: 2 (plain), 4 (momentum), 6 (nesterov). The gradient
+        # buffer is dead after the step, so it doubles as scratch: no extra P-sized array.
+        g *= lr  # g <- lr * g
         if self.momentum == 0:
-            w -= grp.xp.multiply(g, lr, out=tmp)  # w <- w - lr * g
+            w -= g  # w <- w - lr * g
             return
         v = grp["momentum"]
         v *= self.momentum
-        v -= grp.xp.multiply(g, lr, out=tmp)  # v <- momentum * v - lr * g
+        v -= g  # v <- momentum * v - lr * g
         if self.nesterov:
-            w -= tmp
-            w += grp.xp.multiply(v, self.momentum, out=tmp)  # w <- w + momentum * v - lr * g
+            w -= g
+            w += grp.xp.multiply(v, self.momentum, out=g)  # w <- w + momentum * v - lr * g
         else:
             w += v  # w <- w + v
 

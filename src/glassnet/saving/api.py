@@ -15,9 +15,9 @@ import os
 import zipfile
 
 from .. import __version__
-from . import deserialize, serialize, state, weights
-from .guard import (Budget, H5Reader, SavingError, atomic_write, h5py_module, parse_json,
-                    read_zip_members)
+from . import compile_config, deserialize, serialize, state, weights
+from .guard import Budget, SavingError, atomic_write, parse_json, read_zip_members
+from .h5safe import H5Reader, h5py_module
 
 KERAS_FORMAT_VERSION = "3.15.1"  # the Keras release whose file layout this module writes
 _H5_MAGIC, _ZIP_MAGIC = b"\x89HDF\r\n\x1a\n", (b"PK\x03\x04", b"PK\x05\x06")
@@ -246,14 +246,15 @@ def _load(path, what, ctx, compile, restore_global_rng):
             training_text = reader.attr(reader.file, "training_config")
             training = parse_json(training_text, f"{what}: training_config") \
                 if compile and training_text is not None else None
-            optimizer_values = weights.read_legacy_optimizer(reader, model) if training else None
+            optimizer_values = None if not training else \
+                weights.read_legacy_optimizer(reader, model)
             state_text = reader.attr(reader.file, "glassnet_state")
             saved_state = parse_json(state_text, f"{what}: glassnet_state") \
                 if state_text is not None else None
             legacy = True
     weights.assign_all(pairs, report)
     if compile and training:
-        model.compile(**deserialize.compile_args(training, ctx, legacy=legacy))
+        model.compile(**compile_config.compile_args(training, ctx, legacy=legacy))
         state.restore_optimizer(model, optimizer_values, what)
     if saved_state is not None:
         state.apply(model, saved_state, what, restore_global_rng)

@@ -21,7 +21,8 @@ import re
 import numpy as np
 
 from ..layers.base import Layer
-from .guard import H5Reader, SavingError, h5py_module
+from .guard import SavingError
+from .h5safe import H5Reader, h5py_module
 
 
 @dataclasses.dataclass
@@ -257,8 +258,8 @@ def read_legacy_weights(reader: H5Reader, group, model, skip_mismatch=False):
     if len(saved) != len(layers):
         if not skip_mismatch:
             raise SavingError(
-                f"{reader.what}: cannot load weights: the model has {len(layers)} layer(s) with weights "
-                f"({[l.name for l in layers]}), the file {len(saved)} "
+                f"{reader.what}: cannot load weights: the model has {len(layers)} layer(s) "
+                f"with weights ({[l.name for l in layers]}), the file {len(saved)} "
                 f"({[s[0] for s in saved]}). Pass skip_mismatch=True to load the layers whose "
                 "names match.")
         by_name = {s[0]: s for s in saved}

@@ -50,7 +50,7 @@ def check_xy(x, y, sample_weight=None):
     return x, y, sample_weight
 
 
-def batch_slices(n: int, batch_size: int, shuffle: bool, rng) -> "Batches":
+def batch_slices(n: int, batch_size: int, shuffle: bool, rng) -> Batches:
     """Index batches covering range(n): contiguous slices, or a fresh permutation.
 
     A last batch of a single sample is merged into the one before it, because a batch of
