@@ -3,8 +3,9 @@
 Every file must end in a clean `SavingError` or a valid model (one that predicts): never
 another exception, a crash, a hang or a partly loaded model. The mutations are drawn from a
 seeded generator, so a failure names a case that can be replayed (`_case(kind, seed)`).
-Mutations: flipped bytes, truncations, JSON values replaced with wrong types, huge numbers
-or deep nesting, keys deleted, class names changed, dataset shapes made huge, datasets
+Mutations: flipped bytes, truncations, JSON values (configs, training configs, saved
+generator states) replaced with wrong types, huge numbers or deep nesting, keys deleted,
+class names changed, dataset shapes made huge, datasets
 replaced by external/soft links, virtual datasets and external storage, zip members
 dropped, duplicated or replaced.
 """
@@ -158,13 +159,14 @@ def _case(kind, seed, seeds, tmp):
     if kind == "json":
         if zipped:
             members = _zip_members(data)
-            members["config.json"] = _mutate_json(json.loads(members["config.json"]),
-                                                  rng).encode()
+            name = "config.json" if rng.random() < 0.8 else "metadata.json"
+            members[name] = _mutate_json(json.loads(members[name]), rng).encode()
             return label, _zip(members)
         buffer = io.BytesIO(data)
         with h5py.File(buffer, "a") as f:
-            key = "model_config" if rng.random() < 0.8 or "training_config" not in f.attrs \
-                else "training_config"
+            keys = [k for k in ("training_config", "glassnet_state") if k in f.attrs]
+            key = "model_config" if rng.random() < 0.7 or not keys else \
+                keys[int(rng.integers(len(keys)))]
             doc = json.loads(f.attrs[key])
             f.attrs[key] = _mutate_json(doc, rng)
         return label, buffer.getvalue()

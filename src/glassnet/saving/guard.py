@@ -97,9 +97,9 @@ def _shape_tuple(shape, what) -> tuple:
 
 def check_batch_shape(shape, what) -> tuple:
     """Validate a declared (batch) input shape: ints or None, a bounded sample size."""
-    if not isinstance(shape, (list, tuple)) or len(shape) > 32:
-        raise SavingError(f"{what}: expected a list of at most 32 dimensions, received "
-                          f"{_short(shape)}.")
+    if not isinstance(shape, (list, tuple)) or not 1 <= len(shape) <= 32:
+        raise SavingError(f"{what}: expected a list of 1 to 32 dimensions (batch axis "
+                          f"first), received {_short(shape)}.")
     dims = []
     for d in shape:
         if d is None:

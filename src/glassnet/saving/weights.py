@@ -257,11 +257,12 @@ def read_legacy_weights(reader: H5Reader, group, model, skip_mismatch=False):
     layers = [l for l in model.layers if legacy_weights(l)]
     if len(saved) != len(layers):
         if not skip_mismatch:
+            hint = "" if skip_mismatch is None else \
+                " Pass skip_mismatch=True to load the layers whose names match."
             raise SavingError(
                 f"{reader.what}: cannot load weights: the model has {len(layers)} layer(s) "
                 f"with weights ({[l.name for l in layers]}), the file {len(saved)} "
-                f"({[s[0] for s in saved]}). Pass skip_mismatch=True to load the layers whose "
-                "names match.")
+                f"({[s[0] for s in saved]}).{hint}")
         by_name = {s[0]: s for s in saved}
         matched = [(l, by_name.get(l.name)) for l in layers]
         for layer, entry in matched:
