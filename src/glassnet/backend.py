@@ -151,25 +151,45 @@ def set_blas_threads(n: int) -> int | None:
 # Below this many multiply-adds per matrix product a second BLAS thread costs more than it
 # saves, even on an idle machine (measured on 2 cores).
 BLAS_SINGLE_THREAD_BELOW = 2 ** 22
-_busy_cache = [0.0, False]
+_busy_state = {"t": None, "machine": 0.0, "ours": 0.0, "busy": False}
+
+
+def _cpu_seconds():
+    """(CPU seconds the whole machine has been busy, CPU seconds of this process)."""
+    import os
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:9]]
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    times = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), times[0] + times[1]
 
 
 def machine_busy() -> bool:
-    """Whether other processes keep the cores busy (1-minute load average, cached 1 s).
+    """Whether OTHER processes kept more than half a core busy since the last look (>= 1 s).
 
-    Our own training thread counts for about 1 in the load average; more than that on every
-    core but half of one means a second BLAS thread would wait for a core.
+    Measured as the machine's busy CPU time minus this process's own (all its threads,
+    OpenBLAS spinners included), so our own training never makes the machine look busy.
+    Falls back to "not busy" where /proc/stat does not exist.
     """
-    import os
     import time
-    now = time.monotonic()
-    if now - _busy_cache[0] > 1.0:
-        try:
-            load = os.getloadavg()[0]
-        except (OSError, AttributeError):  # not available on this platform
-            load = 0.0
-        _busy_cache[:] = [now, load > (os.cpu_count() or 1) - 0.5]
-    return _busy_cache[1]
+    state, now = _busy_state, time.monotonic()
+    if state["t"] is not None and now - state["t"] < 1.0:
+        return state["busy"]
+    try:
+        machine, ours = _cpu_seconds()
+    except (OSError, ValueError, AttributeError):
+        return False
+    if state["t"] is not None:
+        others = ((machine - state["machine"]) - (ours - state["ours"])) / (now - state["t"])
+        state["busy"] = others > 0.5
+    state.update(t=now, machine=machine, ours=ours)
+    return state["busy"]
+
+
+try:  # the first reference sample, so that the first fit() already has a measurement
+    machine_busy()
+except Exception:  # noqa: BLE001 - never fail an import over a heuristic
+    pass
 
 
 def blas_threads_for(largest_product_macs: int) -> int | None:
