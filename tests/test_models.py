@@ -377,3 +377,23 @@ def test_learning_rate_of_a_scheduled_optimizer_cannot_be_overwritten():
     opt = keras.optimizers.SGD(schedule)
     with pytest.raises(TypeError, match="schedule"):
         opt.learning_rate = 0.1
+
+
+def test_blas_thread_tuner_keeps_the_faster_setting_and_reprobes():
+    from glassnet.training.trainer import _BlasThreadTuner
+    small = _BlasThreadTuner(10)
+    assert small.next_threads(0.0) == 1
+    tuner = _BlasThreadTuner(2 ** 30)
+    cost = {1: 0.010, 0: 0.004}  # the library default (0) is faster here
+    now = 0.0
+    for _ in range(6):
+        threads = tuner.next_threads(now)
+        tuner.record(threads, cost[threads], now)
+        now += 0.01
+    assert tuner.choice == 0 and tuner.next_threads(now) == 0
+    now += tuner.REPROBE_AFTER_S + 1
+    cost = {1: 0.002, 0: 0.009}  # a competitor appeared: one thread is now faster
+    for _ in range(6):
+        threads = tuner.next_threads(now)
+        tuner.record(threads, cost[threads], now)
+    assert tuner.choice == 1

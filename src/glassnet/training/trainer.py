@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -225,7 +226,8 @@ class Trainer:
         self.history = history
         self.stop_training = False
         self._warn_shared_layers()
-        with _blas_scope(self, batch_size):
+        with _blas_scope(self, batch_size) as scope:
+            self._run_step = scope.step
             return self._fit_epochs(x, y, sample_weight, batch_size, epochs, initial_epoch,
                                     shuffle, validation_data, validation_batch_size,
                                     validation_freq, cb, rng, n, history)
@@ -252,7 +254,7 @@ class Trainer:
                     cb.call("on_train_batch_begin", step, {})
                 xb, yb = x[idx], y[idx]
                 swb = None if sample_weight is None else sample_weight[idx]
-                loss, y_pred = self._train_batch(xb, yb, swb, variables)
+                loss, y_pred = self._run_step(self._train_batch, xb, yb, swb, variables)
                 self._update_metrics(loss, yb, y_pred, swb, len(xb))
                 if want_batch:
                     cb.call("on_train_batch_end", step, self._logs())
@@ -356,8 +358,9 @@ class Trainer:
         if not self.built:
             self._build_from_data(x)
         self.reset_metrics()
-        with _blas_scope(self, len(x)):
-            loss, y_pred = self._train_batch(x, y, sample_weight, self._trainable_for_step())
+        with _blas_scope(self, len(x)) as scope:
+            loss, y_pred = scope.step(self._train_batch, x, y, sample_weight,
+                                      self._trainable_for_step())
         self._update_metrics(loss, y, y_pred, sample_weight, len(x))
         return self._return(self._logs(), return_dict)
 
@@ -379,18 +382,84 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
 
-@contextlib.contextmanager
+class _BlasThreadTuner:
+    """Picks the BLAS thread count for one (model, batch size) by measuring it.
+
+    Small products always get 1 thread. For larger ones, the first steps alternate between 1
+    thread and the library default and keep the faster (median of 3 each); the choice is
+    re-measured every 30 s, so a competitor that starts or stops later is noticed. Measuring
+    beats guessing: idle thread pools of other programs make a machine look busy without
+    slowing a second BLAS thread down, while a real competitor makes it 5x slower.
+    """
+
+    PROBES, REPROBE_AFTER_S = 3, 30.0
+
+    def __init__(self, largest_product_macs):
+        self.fixed = 1 if largest_product_macs < backend.BLAS_SINGLE_THREAD_BELOW else None
+        self.samples = {1: [], 0: []}
+        self.choice, self.decided_at = None, 0.0
+
+    def next_threads(self, now):
+        """Thread count for the next step: 1, or 0 for the library default."""
+        if self.fixed is not None:
+            return self.fixed
+        if self.choice is not None:
+            if now - self.decided_at < self.REPROBE_AFTER_S:
+                return self.choice
+            self.choice = None
+        return 1 if len(self.samples[1]) <= len(self.samples[0]) else 0
+
+    def record(self, threads, seconds, now):
+        if self.fixed is not None or self.choice is not None:
+            return
+        self.samples[threads].append(seconds)
+        if min(len(v) for v in self.samples.values()) >= self.PROBES:
+            one, default = (float(np.median(self.samples[k])) for k in (1, 0))
+            self.choice, self.decided_at = (1 if one < default else 0), now
+            self.samples = {1: [], 0: []}
+
+
+class _BlasScope:
+    """Applies a tuner's choice around each step and restores the user's setting after."""
+
+    def __init__(self, model, batch_size):
+        largest = max((batch_size * w.shape[0] * w.shape[1] for w in model.weights
+                       if w.ndim == 2), default=0)
+        tuners = model.__dict__.setdefault("_blas_tuners", {})
+        key = (batch_size, largest)
+        self.tuner = tuners.get(key) or tuners.setdefault(key, _BlasThreadTuner(largest))
+        self.default = backend.get_blas_threads()
+        self.current = self.default
+
+    def step(self, fn, *args):
+        if self.default is None:  # BLAS not controllable here
+            return fn(*args)
+        now = time.perf_counter()
+        threads = self.tuner.next_threads(now)
+        wanted = threads or self.default
+        if wanted != self.current:
+            backend.set_blas_threads(wanted)
+            self.current = wanted
+        out = fn(*args)
+        self.tuner.record(threads, time.perf_counter() - now, now)
+        return out
+
+    def __enter__(self):
+        known = self.tuner.fixed if self.tuner.fixed is not None else self.tuner.choice
+        if known is not None and self.default is not None:
+            self.current = known or self.default
+            if self.current != self.default:
+                backend.set_blas_threads(self.current)
+        return self
+
+    def __exit__(self, *exc):
+        if self.default is not None and self.current != self.default:
+            backend.set_blas_threads(self.default)
+        return False
+
+
 def _blas_scope(model, batch_size):
-    """Run with one BLAS thread when the model's matrix products are small (see backend)."""
-    largest = max((batch_size * w.shape[0] * w.shape[1] for w in model.weights
-                   if w.ndim == 2), default=0)
-    threads = backend.blas_threads_for(largest)
-    previous = None if threads is None else backend.set_blas_threads(threads)
-    try:
-        yield
-    finally:
-        if previous is not None:
-            backend.set_blas_threads(previous)
+    return _BlasScope(model, batch_size)
 
 
 def _all_layers(layer):
