@@ -268,7 +268,7 @@ def translate_layer_config(cls, class_name, config, ctx) -> dict:
         elif key.endswith("_constraint"):
             conf[key] = _nested(value, constraints, "constraint", where, ctx)
     if cls.__module__.startswith("glassnet."):
-        accepted = set(layers_base._BASE_KWARGS) | set(_init_parameters(cls))
+        accepted = set(layers_base._BASE_KWARGS) | set(layers_base._init_parameters(cls))
         for key in [k for k in conf if k not in accepted]:
             if key in ("module", "registered_name", "build_config", "shared_object_id"):
                 conf.pop(key)
@@ -282,16 +282,6 @@ def translate_layer_config(cls, class_name, config, ctx) -> dict:
 
 def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
-
-
-def _init_parameters(cls) -> tuple:
-    names = []
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is not None:
-            names.extend(p for p in inspect.signature(init).parameters
-                         if p not in ("self", "kwargs", "args"))
-    return tuple(names)
 
 
 def dtype_name(value, where) -> str:
