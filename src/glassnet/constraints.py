@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from . import backend
-from .errors import unknown_identifier
+from .errors import deserialize_registered, serialize_registered, unknown_identifier
 
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm",
            "max_norm", "non_neg", "unit_norm", "min_max_norm",
@@ -235,20 +235,8 @@ def serialize(constraint):
         >>> serialize(MaxNorm(3))["config"]
         {'max_value': 3, 'axis': 0}
     """
-    if constraint is None or isinstance(constraint, (str, dict)):
-        return constraint
-    if isinstance(constraint, Constraint):
-        cls = type(constraint)
-        builtin = cls.__module__ == __name__
-        return {"module": "keras.constraints" if builtin else cls.__module__,
-                "class_name": cls.__name__, "config": constraint.get_config(),
-                "registered_name": None if builtin else cls.__name__}
-    name = getattr(constraint, "__name__", None)
-    if callable(constraint) and name and name != "<lambda>":
-        return {"module": getattr(constraint, "__module__", None),
-                "class_name": "function", "config": name, "registered_name": name}
-    raise TypeError("Cannot serialize constraint: expected a Constraint, a named "
-                    f"function, a string or None. Received: {constraint!r}")
+    return serialize_registered(constraint, Constraint, __name__, "keras.constraints",
+                                "constraint")
 
 
 def deserialize(config, custom_objects=None):
@@ -261,21 +249,8 @@ def deserialize(config, custom_objects=None):
     Returns:
         A constraint (or the custom function).
     """
-    if isinstance(config, str):
-        return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError('Expected a dict with "class_name" and "config" keys. '
-                         f"Received: config={config!r}")
-    custom = dict(custom_objects or {})
-    class_name, inner = config["class_name"], config.get("config") or {}
-    if class_name == "function":
-        class_name = config.get("registered_name") or inner
-    obj = custom.get(class_name) or _REGISTRY.get(_normalize(class_name))
-    if obj is None:
-        raise unknown_identifier("constraint", class_name, _NAMES | set(custom))
-    if not isinstance(obj, type):
-        return obj
-    return obj.from_config(dict(inner)) if isinstance(inner, dict) else obj()
+    return deserialize_registered(config, lambda name: _REGISTRY.get(_normalize(name)),
+                                  _NAMES, "constraint", get, custom_objects)
 
 
 def get(identifier):

@@ -33,3 +33,43 @@ def check_kwargs(owner: str, kwargs: dict, allowed=()) -> None:
             f"{owner} got unexpected keyword argument(s): {', '.join(map(repr, unknown))}."
             f"{hints}"
         )
+
+
+# ---- shared (de)serialisation of small registered objects (regularizers, constraints) ----
+def serialize_registered(obj, base_cls, owner_module: str, keras_module: str, kind: str):
+    """Keras 3 form of a registered object: {"module", "class_name", "config",
+    "registered_name"}; a named function gives class_name "function". None, a string or a
+    dict comes back unchanged."""
+    if obj is None or isinstance(obj, (str, dict)):
+        return obj
+    if isinstance(obj, base_cls):
+        cls = type(obj)
+        builtin = cls.__module__ == owner_module
+        return {"module": keras_module if builtin else cls.__module__,
+                "class_name": cls.__name__, "config": obj.get_config(),
+                "registered_name": None if builtin else cls.__name__}
+    name = getattr(obj, "__name__", None)
+    if callable(obj) and name and name != "<lambda>":
+        return {"module": getattr(obj, "__module__", None),
+                "class_name": "function", "config": name, "registered_name": name}
+    raise TypeError(f"Cannot serialize {kind}: expected a {base_cls.__name__}, a named "
+                    f"function, a string or None. Received: {obj!r}")
+
+
+def deserialize_registered(config, lookup, names, kind: str, get, custom_objects=None):
+    """Inverse of `serialize_registered`; `lookup(name)` finds a built-in class or None."""
+    if isinstance(config, str):
+        return get(config)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError('Expected a dict with "class_name" and "config" keys. '
+                         f"Received: config={config!r}")
+    custom = dict(custom_objects or {})
+    class_name, inner = config["class_name"], config.get("config") or {}
+    if class_name == "function":
+        class_name = config.get("registered_name") or inner
+    obj = custom.get(class_name) or lookup(class_name)
+    if obj is None:
+        raise unknown_identifier(kind, class_name, set(names) | set(custom))
+    if not isinstance(obj, type):
+        return obj
+    return obj.from_config(dict(inner)) if isinstance(inner, dict) else obj()

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import backend
 from .autograd import Tensor, ops
-from .errors import unknown_identifier
+from .errors import deserialize_registered, serialize_registered, unknown_identifier
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "OrthogonalRegularizer",
            "l1", "l2", "l1_l2", "orthogonal_regularizer", "get", "serialize", "deserialize"]
@@ -251,20 +251,8 @@ def serialize(regularizer):
         >>> serialize(L2(0.1))["config"]
         {'l2': 0.1}
     """
-    if regularizer is None or isinstance(regularizer, (str, dict)):
-        return regularizer
-    if isinstance(regularizer, Regularizer):
-        cls = type(regularizer)
-        builtin = cls.__module__ == __name__
-        return {"module": "keras.regularizers" if builtin else cls.__module__,
-                "class_name": cls.__name__, "config": regularizer.get_config(),
-                "registered_name": None if builtin else cls.__name__}
-    name = getattr(regularizer, "__name__", None)
-    if callable(regularizer) and name and name != "<lambda>":
-        return {"module": getattr(regularizer, "__module__", None),
-                "class_name": "function", "config": name, "registered_name": name}
-    raise TypeError("Cannot serialize regularizer: expected a Regularizer, a named "
-                    f"function, a string or None. Received: {regularizer!r}")
+    return serialize_registered(regularizer, Regularizer, __name__, "keras.regularizers",
+                                "regularizer")
 
 
 def deserialize(config, custom_objects=None):
@@ -277,21 +265,8 @@ def deserialize(config, custom_objects=None):
     Returns:
         A regularizer (or the custom function).
     """
-    if isinstance(config, str):
-        return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError('Expected a dict with "class_name" and "config" keys. '
-                         f"Received: config={config!r}")
-    custom = dict(custom_objects or {})
-    class_name, inner = config["class_name"], config.get("config") or {}
-    if class_name == "function":
-        class_name = config.get("registered_name") or inner
-    obj = custom.get(class_name) or _REGISTRY.get(_normalize(class_name))
-    if obj is None:
-        raise unknown_identifier("regularizer", class_name, _NAMES | set(custom))
-    if not isinstance(obj, type):
-        return obj
-    return obj.from_config(dict(inner)) if isinstance(inner, dict) else obj()
+    return deserialize_registered(config, lambda name: _REGISTRY.get(_normalize(name)),
+                                  _NAMES, "regularizer", get, custom_objects)
 
 
 def get(identifier):
