@@ -3,8 +3,10 @@
 A workload is a small MLP classifier (float32, softmax output, sparse categorical
 cross-entropy). Every runner of a case starts from the same initial weights and the same
 batch, so the loss of its first training step must agree across frameworks (`run.py`
-checks it). A runner exposes `train_step()` (forward + loss + backward + update) and
-`infer()` (inference-mode forward), both synchronous, and `timed(mode, n)`.
+checks it; for inference-only workloads, the cross-entropy of the first predictions). A
+runner exposes `train_step()` (forward + loss + backward + update), `infer()`
+(inference-mode forward) and `fit_epoch()` (one epoch over a data set), all synchronous,
+and `timed(mode, n)`. A workload says which of the modes "train", "infer", "fit" it times.
 
 Frameworks are imported lazily inside their runner, so a missing one only skips itself.
 """
@@ -35,6 +37,8 @@ class Workload:
     init: str  # Keras name of the hidden kernels' initializer
     batch_sizes: tuple
     description: str
+    modes: tuple = ("train", "infer")  # what is timed: training step, inference, fit epoch
+    fit_samples: int = 0  # "fit": training-set size (Fashion-MNIST, else random data)
 
     @property
     def n_in(self) -> int:
@@ -50,6 +54,13 @@ WORKLOADS = {w.name: w for w in [
              (32, 256), "784→300→100→10, BN after each, Adam"),
     Workload("W4", (784,), (2048, 2048), 10, False, "sgd", "glorot_uniform",
              (512,), "784→2048→2048→10, SGD"),
+    Workload("W5", (784,), (300, 100), 10, True, "adam", "glorot_uniform",
+             (1, 1024), "W3's 784→300→100→10 BN net, inference only", modes=("infer",)),
+    Workload("W6", (784,), (256,) * 20, 10, True, "adam", "he_normal",
+             (32, 256), "784→256×20→10, BN after each, Adam"),
+    Workload("W7", (784,), (128, 128), 10, False, "adam", "he_normal",
+             (32,), "Fashion-MNIST fit epochs, 784→128→128→10, Adam", modes=("fit",),
+             fit_samples=60000),
 ]}
 
 
@@ -59,6 +70,34 @@ def make_batch(wl: Workload, batch: int):
     x = rng.standard_normal((batch, *wl.input_shape), dtype=np.float32)
     y = rng.integers(0, wl.classes, size=batch, dtype=np.int64)
     return x, y
+
+
+def load_fit_data(wl: Workload, samples: int):
+    """(x, y, source): the first `samples` Fashion-MNIST training images as float32 in
+    [0, 1] and int64 labels, or random data of that shape when the files are not on disk
+    (never downloads)."""
+    try:
+        from glassnet.datasets import fashion_mnist
+        if fashion_mnist.is_available():
+            (x, y), _ = fashion_mnist.load_data()
+            x = x[:samples].reshape(-1, wl.n_in).astype(np.float32) / np.float32(255)
+            return x, y[:samples].astype(np.int64), "Fashion-MNIST"
+        why = "not on disk"
+    except (ImportError, OSError, ValueError) as exc:  # a broken file: random data, noted
+        why = f"{type(exc).__name__}: {exc}"
+    rng = np.random.default_rng([SEED, int(wl.name[1:])])
+    x = rng.random((samples, wl.n_in), dtype=np.float32)
+    y = rng.integers(0, wl.classes, size=samples, dtype=np.int64)
+    return x, y, f"random data (Fashion-MNIST {why})"
+
+
+def make_data(wl: Workload, batch: int, samples: int | None = None):
+    """(x, y, fit_data, source) for one case: the batch every runner starts from and, for
+    "fit" workloads, the training set (x, y) it comes from (else None)."""
+    if "fit" not in wl.modes:
+        return *make_batch(wl, batch), None, None
+    x, y, source = load_fit_data(wl, samples or wl.fit_samples)
+    return x[:batch], y[:batch], (x, y), source
 
 
 def make_weights(wl: Workload) -> list:
@@ -81,25 +120,64 @@ def make_weights(wl: Workload) -> list:
 
 
 class Runner:
-    """Times `train_step` or `infer`; subclasses build their model in `__init__`."""
+    """Times `train_step`, `infer` or `fit_epoch`; subclasses build their model in
+    `__init__` and keep the case's batch as `self.x`, `self.y` in their own array type.
+
+    Loop-style runners implement `train_on(x, y)` (one step on any batch) and get
+    `train_step` and a plain epoch loop (`fit_epoch`) from here.
+    """
+
+    fit_data = None  # (x, y, batch) for "fit" workloads: see `set_fit_data`
 
     def prepare(self, mode: str) -> None:
         """Untimed set-up before a block of `mode` steps (e.g. torch train()/eval())."""
 
+    def sync(self, result):
+        """Wait until `result` is computed (asynchronous frameworks); return it."""
+        return result
+
+    def as_batch(self, x, y):
+        """NumPy batch → the arrays `train_on` takes."""
+        return x, y
+
+    def train_step(self):
+        return self.sync(self.train_on(self.x, self.y))
+
+    def set_fit_data(self, x, y, batch: int) -> None:
+        self.fit_data, self.rng = (x, y, batch), np.random.default_rng(SEED)
+
+    def fit_epoch(self):
+        """One epoch of a plain loop over shuffled index batches (the last one partial)."""
+        x, y, batch = self.fit_data
+        order = self.rng.permutation(len(x))
+        for start in range(0, len(x), batch):
+            idx = order[start:start + batch]
+            loss = self.train_on(*self.as_batch(x[idx], y[idx]))
+        return self.sync(loss)
+
     def timed(self, mode: str, n: int) -> float:
-        """Seconds per step, averaged over `n` steps after one untimed step."""
+        """Seconds per step (or per epoch), averaged over `n` after one untimed step.
+
+        An epoch is long enough to need no untimed one before each block: `run.py` warms
+        up with one timed epoch, once.
+        """
         self.prepare(mode)
-        step = self.train_step if mode == "train" else self.infer
-        step()
+        step = getattr(self, {"train": "train_step", "infer": "infer", "fit": "fit_epoch"}[mode])
+        if mode != "fit":
+            step()
         gc.collect()
         t0 = time.perf_counter()
         for _ in range(n):
             step()
         return (time.perf_counter() - t0) / n
 
-    def first_loss(self) -> float:
-        """Loss of one training step from the initial weights (call once, first)."""
-        self.prepare("train")
+    def first_loss(self, mode: str, y) -> float | None:
+        """Loss from the initial weights (call once, first): of one training step, or, when
+        `mode` is "infer", the cross-entropy of the first predictions at labels `y`."""
+        self.prepare(mode)
+        if mode == "infer":
+            probs = np.asarray(self.infer(), dtype=np.float64)
+            return float(-np.log(probs[np.arange(len(y)), y]).mean())
         return float(np.asarray(self.train_step()))
 
 
@@ -123,22 +201,34 @@ def build_keras_like(k, wl: Workload, weights: list):
     return model
 
 
-class GlassnetRunner(Runner):
-    """glassnet: `train_on_batch` / `predict_on_batch`, or with `low_level=True` the
-    internal `_train_batch` step and a direct `model(x, training=False)` call."""
+class KerasLikeRunner(Runner):
+    """The Keras API of module `k`: `train_on_batch`, `predict_on_batch`, `fit`."""
 
-    def __init__(self, wl, x, y, weights, low_level=False):
-        import glassnet
-        self.gn, self.x, self.y = glassnet, x, y
-        self.model = build_keras_like(glassnet, wl, weights)
-        if low_level:
-            self.train_step, self.infer = self._step, self._call
+    def __init__(self, k, wl, x, y, weights):
+        self.x, self.y = x, y
+        self.model = build_keras_like(k, wl, weights)
 
     def train_step(self):
         return self.model.train_on_batch(self.x, self.y)
 
     def infer(self):
         return self.model.predict_on_batch(self.x)
+
+    def fit_epoch(self):
+        x, y, batch = self.fit_data
+        return self.model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0)
+
+
+class GlassnetRunner(KerasLikeRunner):
+    """glassnet: `train_on_batch` / `predict_on_batch` / `fit`, or with `low_level=True`
+    the internal `_train_batch` step and a direct `model(x, training=False)` call."""
+
+    def __init__(self, wl, x, y, weights, low_level=False):
+        import glassnet
+        self.gn = glassnet
+        super().__init__(glassnet, wl, x, y, weights)
+        if low_level:
+            self.train_step, self.infer = self._step, self._call
 
     def _step(self):
         loss, _ = self.model._train_batch(self.x, self.y, None,
@@ -150,20 +240,13 @@ class GlassnetRunner(Runner):
             return self.model(self.x, training=False).data
 
 
-class KerasRunner(Runner):
-    """Keras 3 `train_on_batch` / `predict_on_batch` on whatever backend was imported."""
+class KerasRunner(KerasLikeRunner):
+    """Keras 3 on whatever backend was imported."""
 
     def __init__(self, wl, x, y, weights):
         import keras
         keras.utils.set_random_seed(SEED)
-        self.x, self.y = x, y
-        self.model = build_keras_like(keras, wl, weights)
-
-    def train_step(self):
-        return self.model.train_on_batch(self.x, self.y)
-
-    def infer(self):
-        return self.model.predict_on_batch(self.x)
+        super().__init__(keras, wl, x, y, weights)
 
 
 # ---- PyTorch eager ----------------------------------------------------------------------
@@ -206,11 +289,17 @@ class TorchRunner(Runner):
         self.loss_fn = nn.CrossEntropyLoss()
 
     def prepare(self, mode):
-        self.model.train(mode == "train")
+        self.model.train(mode != "infer")
 
-    def train_step(self):
+    def as_batch(self, x, y):
+        return self.torch.from_numpy(x), self.torch.from_numpy(y)
+
+    def forward_loss(self, x, y):
+        return self.loss_fn(self.model(x), y)
+
+    def train_on(self, x, y):
         self.opt.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model(self.x), self.y)
+        loss = self.forward_loss(x, y)
         loss.backward()
         self.opt.step()
         return loss.detach()
@@ -218,6 +307,29 @@ class TorchRunner(Runner):
     def infer(self):
         with self.torch.inference_mode():
             return self.torch.softmax(self.model(self.x), dim=1)
+
+
+class TorchCompileRunner(TorchRunner):
+    """PyTorch with model + loss under `torch.compile` (default mode): the backward runs
+    the compiled backward graph; zero_grad and the optimizer step stay eager. Compiling
+    happens in the first step (untimed). The first compile error is kept: later cases
+    report it at once instead of trying again."""
+
+    error = None
+
+    def __init__(self, wl, x, y, weights):
+        super().__init__(wl, x, y, weights)
+        self.forward_loss = self.torch.compile(self.forward_loss)
+
+    def first_loss(self, mode, y):
+        if TorchCompileRunner.error:
+            raise RuntimeError(f"torch.compile failed in an earlier case: "
+                               f"{TorchCompileRunner.error}")
+        try:
+            return super().first_loss(mode, y)
+        except Exception as exc:
+            TorchCompileRunner.error = f"{type(exc).__name__}: {exc}"
+            raise
 
 
 # ---- JAX jit (pure jax.numpy, hand-written optimizer) -----------------------------------
@@ -299,8 +411,12 @@ class JaxRunner(Runner):
         self.state = (params, opt_state, stats)
         self.x, self.y = jax.device_put(x), jax.device_put(y)
 
-    def train_step(self):
-        *self.state, loss = self._train(*self.state, self.x, self.y)
+    def train_on(self, x, y):
+        """Dispatch one step (asynchronous: a fit loop only waits at the end)."""
+        *self.state, loss = self._train(*self.state, x, y)
+        return loss
+
+    def sync(self, loss):
         self.jax.block_until_ready((self.state, loss))
         return loss
 
@@ -312,15 +428,15 @@ class JaxRunner(Runner):
 class NumpyFloorRunner(Runner):
     """Straight-line NumPy for the same net: the floor a NumPy library can approach.
 
-    Every activation and gradient buffer is allocated once and written with `out=`. The
-    trainable weights live in one flat buffer (their gradients in another), so the
-    optimizer update is a handful of whole-buffer ufunc calls with no temporaries.
+    Every activation and gradient buffer is allocated once (again only when the batch size
+    changes, i.e. twice per epoch of a fit with a partial last batch) and written with
+    `out=`. The trainable weights live in one flat buffer (their gradients in another), so
+    the optimizer update is a handful of whole-buffer ufunc calls with no temporaries.
     """
 
     def __init__(self, wl, x, y, weights):
         self.opt, self.bn, self.y = wl.optimizer, wl.batch_norm, y
         self.x = x.reshape(len(x), -1)
-        self.rows, n = np.arange(len(x)), len(x)
         trainable, self.stats, i = [], [], 0
         for layer in range(len(wl.hidden) + 1):
             k = 4 if self.bn and layer < len(wl.hidden) else 2  # kernel, bias[, gamma, beta]
@@ -338,18 +454,27 @@ class NumpyFloorRunner(Runner):
                 self.params[-1].append(self.w[off:off + w.size].reshape(w.shape))
                 self.grads[-1].append(self.g[off:off + w.size].reshape(w.shape))
                 off += w.size
-        units = [p[0].shape[1] for p in self.params]
+        self.units = [p[0].shape[1] for p in self.params]
+        self.batch_stats = [np.empty((2, u), np.float32) for u in self.units[:-1]]
+        n_slots = {"sgd": 0, "sgd_nesterov": 1, "adam": 2}[wl.optimizer]
+        self.slots = [np.zeros_like(self.w) for _ in range(n_slots)]
+        self.t, self.rows = 0, np.arange(0)
+        self._allocate(len(x))
+
+    def _allocate(self, n: int) -> None:
+        """Activation and gradient buffers for batches of `n` rows (kept while n is)."""
+        if n == len(self.rows):
+            return
+        units, self.rows = self.units, np.arange(n)
         self.act = [np.empty((n, u), np.float32) for u in units]  # relu outputs, then logits
         self.xhat = [np.empty((n, u), np.float32) for u in units[:-1]] if self.bn else []
         self.out = [np.empty((n, u), np.float32) for u in units[:-1]] if self.bn else []
-        self.batch_stats = [np.empty((2, u), np.float32) for u in units[:-1]]
         self.dx = [np.empty((n, p[0].shape[0]), np.float32) for p in self.params[1:]]
-        n_slots = {"sgd": 0, "sgd_nesterov": 1, "adam": 2}[wl.optimizer]
-        self.slots = [np.zeros_like(self.w) for _ in range(n_slots)]
-        self.t = 0
 
-    def train_step(self):
-        h, inv_std = self.x, []
+    def train_on(self, x, y):
+        x = x.reshape(len(x), -1)
+        self._allocate(len(x))
+        h, inv_std = x, []
         for layer, p in enumerate(self.params[:-1]):
             a = np.matmul(h, p[0], out=self.act[layer])
             a += p[1]
@@ -373,8 +498,8 @@ class NumpyFloorRunner(Runner):
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
-        loss = -np.log(z[self.rows, self.y]).mean()
-        z[self.rows, self.y] -= 1.0  # dL/dlogits = (softmax - onehot) / batch
+        loss = -np.log(z[self.rows, y]).mean()
+        z[self.rows, y] -= 1.0  # dL/dlogits = (softmax - onehot) / batch
         z /= len(z)
         g = z
         for layer in range(len(self.params) - 1, -1, -1):
@@ -390,7 +515,7 @@ class NumpyFloorRunner(Runner):
                     g -= np.multiply(xhat, gr[2], out=self.out[layer])
                     g *= p[2] * (inv_std[layer] / len(g))
                 g *= a > 0
-            h_in = self.x if layer == 0 else (self.out if self.bn else self.act)[layer - 1]
+            h_in = x if layer == 0 else (self.out if self.bn else self.act)[layer - 1]
             np.matmul(h_in.T, g, out=gr[0])
             np.sum(g, axis=0, out=gr[1])
             if layer:
@@ -425,6 +550,7 @@ class NumpyFloorRunner(Runner):
             w -= tmp
 
     def infer(self):
+        self._allocate(len(self.x))
         h = self.x
         for layer, p in enumerate(self.params[:-1]):
             a = np.matmul(h, p[0], out=self.act[layer])
@@ -444,11 +570,42 @@ class NumpyFloorRunner(Runner):
         return z
 
 
+class GemmRunner(Runner):
+    """Only the matrix products of a training step, for the "GEMMs only" column: forward
+    h @ W per Dense layer, backward hᵀ @ g (kernel gradient) and g @ Wᵀ (input gradient,
+    none for the first layer). float32, the NumPy floor's shapes and memory layouts
+    (transposes are views), preallocated `out=`; no loss, so no first-step check."""
+
+    def __init__(self, wl, x, y, weights):
+        rng = np.random.default_rng(SEED)
+        h = x.reshape(len(x), -1)
+        forward, backward = [], []
+        for i, kernel in enumerate(w for w in weights if w.ndim == 2):
+            out = np.zeros((len(h), kernel.shape[1]), np.float32)
+            grad = rng.standard_normal(out.shape, dtype=np.float32)  # dL/d(out)
+            forward.append((h, kernel, out))
+            backward.insert(0, (h.T, grad, np.empty_like(kernel)))
+            if i:
+                backward.insert(1, (grad, kernel.T, np.empty_like(h)))
+            h = out
+        self.products = forward + backward
+
+    def train_step(self):
+        for a, b, out in self.products:
+            np.matmul(a, b, out=out)
+
+    def first_loss(self, mode, y):
+        """No loss to compare: just one untimed step."""
+        self.train_step()
+
+
 RUNNERS = {
     "glassnet": lambda wl, x, y, w: GlassnetRunner(wl, x, y, w),
     "glassnet-step": lambda wl, x, y, w: GlassnetRunner(wl, x, y, w, low_level=True),
     "numpy": NumpyFloorRunner,
+    "gemm": GemmRunner,
     "torch": TorchRunner,
+    "torch-compile": TorchCompileRunner,
     "jax": JaxRunner,
     "keras": KerasRunner,
 }

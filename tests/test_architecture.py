@@ -7,7 +7,7 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "src" / "glassnet"
 
 TIERS = {
-    "backend": 0, "errors": 0,
+    "backend": 0, "errors": 0, "native": 0,
     "autograd": 1,
     "initializers": 2, "activations": 2, "losses": 2, "metrics": 2, "regularizers": 2,
     "constraints": 2, "ops": 2, "config": 2,

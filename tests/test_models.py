@@ -397,3 +397,24 @@ def test_blas_thread_tuner_keeps_the_faster_setting_and_reprobes():
         threads = tuner.next_threads(now)
         tuner.record(threads, cost[threads], now)
     assert tuner.choice == 1
+
+
+def test_weight_lists_follow_structure_changes():
+    """Layers cache their weight lists; every change of structure or trainable flag shows."""
+    from glassnet.layers import Dense
+    from glassnet.models import Sequential
+    model = Sequential([Dense(3, input_shape=(2,)), Dense(2)])
+    first = model.trainable_weights
+    assert len(first) == 4 and len(model.weights) == 4
+    first.clear()  # a caller mutating the returned list does not corrupt the cache
+    assert len(model.trainable_weights) == 4
+    model.layers[0].trainable = False
+    assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 2
+    model.layers[0].kernel.trainable = True  # a single variable's flag
+    assert len(model.trainable_weights) == 3
+    model.add(Dense(1))
+    assert len(model.weights) == 6
+    model.pop()
+    assert len(model.weights) == 4
+    model.layers[0].trainable = True
+    assert [w.path for w in model.trainable_weights] == [w.path for w in model.weights]

@@ -192,14 +192,16 @@ class Tensor:
             grad = np.ones_like(self.data)
         else:
             grad = as_array(grad, self.data.dtype)
+        if self._vjp is None:  # backward() on a leaf
+            self._accumulate_grad(grad)
+            return
+        # NOTE: leaves (variables, inputs) take their gradient as soon as a VJP yields it;
+        # only the op nodes are sorted, which halves the walk for a layer stack.
         order = _topological_order(self)
         grads = {id(self): grad}
         for node in order:
             g = grads.pop(id(node), None)
             if g is None:
-                continue
-            if node._vjp is None:
-                node._accumulate_grad(g)
                 continue
             parent_grads = node._vjp(g)
             parents = node._parents
@@ -210,6 +212,9 @@ class Tensor:
                     continue
                 if pg.shape != parent.data.shape:
                     pg = unbroadcast(pg, parent.data.shape)
+                if parent._vjp is None:
+                    parent._accumulate_grad(pg)
+                    continue
                 key = id(parent)
                 previous = grads.get(key)
                 grads[key] = pg if previous is None else previous + pg
@@ -225,7 +230,8 @@ def _freed_vjp(g):
 
 
 def _topological_order(root: Tensor) -> list:
-    """Return graph nodes from `root` down, each after every node that uses it."""
+    """Return the op nodes (leaves left out) from `root` down, each after every node that
+    uses it."""
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
@@ -239,7 +245,7 @@ def _topological_order(root: Tensor) -> list:
         visited.add(key)
         stack.append((node, True))
         for parent in node._parents:
-            if parent.requires_grad and id(parent) not in visited:
+            if parent.requires_grad and parent._vjp is not None and id(parent) not in visited:
                 stack.append((parent, False))
     order.reverse()
     return order

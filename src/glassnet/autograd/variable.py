@@ -7,6 +7,16 @@ from .. import backend
 from .tensor import Tensor, as_array
 
 
+# Bumped when a Variable's `trainable` flag changes or a layer gains or loses a weight or a
+# sublayer (`structure_changed()`): layers cache their weight lists under this number, so the
+# training step does not walk the layer tree every call.
+STRUCTURE_VERSION = [0]
+
+
+def structure_changed() -> None:
+    STRUCTURE_VERSION[0] += 1
+
+
 class Variable(Tensor):
     """A persistent array with a name, a path and a `trainable` flag (Keras 3 `keras.Variable`).
 
@@ -65,6 +75,7 @@ class Variable(Tensor):
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
         self.requires_grad = self._trainable
+        structure_changed()
 
     @property
     def value(self) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import backend, regularizers
 from ..autograd import Tensor, Variable, no_grad
+from ..autograd.variable import STRUCTURE_VERSION, structure_changed
 from ..autograd import ops
 from ..errors import check_kwargs, unknown_identifier
 
@@ -130,6 +131,7 @@ class Layer:
         var.constraint = constraint
         var.lr_multiplier = self.__dict__.get("_lr_multiplier", 1.0)
         self._weights.append(var)
+        structure_changed()
         return var
 
     @property
@@ -178,6 +180,9 @@ class Layer:
     def weights(self) -> list:
         """All weights, in creation order (Keras order: Dense [kernel, bias]; BN [gamma,
         beta, moving_mean, moving_variance])."""
+        cached = self.__dict__.get("_weights_cache")
+        if cached is not None and cached[0] == STRUCTURE_VERSION[0]:
+            return list(cached[1])
         out = list(self._weights)
         if self._layers:
             seen = set(map(id, out))  # a layer shared twice contributes its weights once
@@ -186,7 +191,8 @@ class Layer:
                     if id(w) not in seen:
                         seen.add(id(w))
                         out.append(w)
-        return out
+        self.__dict__["_weights_cache"] = (STRUCTURE_VERSION[0], out)
+        return list(out)
 
     @property
     def variables(self) -> list:
@@ -194,7 +200,12 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list:
-        return [w for w in self.weights if w.trainable]
+        cached = self.__dict__.get("_trainable_cache")
+        if cached is not None and cached[0] == STRUCTURE_VERSION[0]:
+            return list(cached[1])
+        out = [w for w in self.weights if w.trainable]
+        self.__dict__["_trainable_cache"] = (STRUCTURE_VERSION[0], out)
+        return list(out)
 
     @property
     def trainable_variables(self) -> list:

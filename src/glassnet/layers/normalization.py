@@ -106,14 +106,9 @@ class BatchNormalization(Layer):
                     "batch variance is 0 and the output would be just beta. Use batches of at "
                     "least 2 samples (fit merges a last batch of 1 into the one before)."
                 )
-            out, mean, var = fused.batch_norm_train(inputs, self.gamma, self.beta,
-                                                    axis=self.axis, epsilon=self.epsilon)
-            m = self.momentum
-            mm, mv = self.moving_mean.data, self.moving_variance.data
-            mm *= m
-            mm += (1.0 - m) * mean.astype(mm.dtype, copy=False)
-            mv *= m
-            mv += (1.0 - m) * var.astype(mv.dtype, copy=False)
+            out, _, _ = fused.batch_norm_train(
+                inputs, self.gamma, self.beta, axis=self.axis, epsilon=self.epsilon,
+                moving=(self.moving_mean.data, self.moving_variance.data, self.momentum))
             self.num_updates += 1
             return out
         return fused.batch_norm_inference(inputs, self.gamma, self.beta, self.moving_mean,

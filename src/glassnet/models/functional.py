@@ -21,6 +21,7 @@ import inspect
 import numpy as np
 
 from ..autograd import Tensor
+from ..autograd.variable import structure_changed
 from ..layers.base import get_layer_class, shape_str
 from ..layers.input_layer import InputLayer, flatten
 from .graph import (_as_given, _check_tensors, _fill, _is_input_tensor,
@@ -76,6 +77,7 @@ class Functional(MultiIOTraining, Model):
         for layer in layers:
             self._track_layer(layer)
             self._layers.append(layer)
+        structure_changed()
         self._plan = [_plan_node(node) for node in self._nodes]
         self._packed_layout = None
         self._build_input_shape = self._inputs[0].shape if len(self._inputs) == 1 else \

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd.variable import structure_changed
 from ..layers.base import Layer, shape_str
 from ..training.trainer import Trainer
 from . import sharing
@@ -43,6 +44,7 @@ class Model(Trainer, Layer):
                 "_layers" in self.__dict__ and all(value is not l for l in self._layers):
             self._track_layer(value)
             self._layers.append(value)
+            structure_changed()
         object.__setattr__(self, name, value)
 
     def _track_layer(self, layer):

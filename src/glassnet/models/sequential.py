@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..autograd import Tensor
+from ..autograd.variable import structure_changed
 from ..layers.base import Layer, shape_str
 from ..layers.input_layer import Input, InputLayer, KerasTensor
 from . import sharing
@@ -53,6 +54,7 @@ class Sequential(Model):
             self._input_batch_shape = layer._batch_input_shape
         self._track_layer(layer)
         self._layers.append(layer)
+        structure_changed()
         if self.built or self._input_batch_shape is not None:
             self.built = False
             if rebuild:  # rebuild=False: the caller builds once after the last add
@@ -63,6 +65,7 @@ class Sequential(Model):
         if not self._layers:
             raise IndexError(f"Sequential model {self.name!r} has no layers to pop.")
         layer = self._layers.pop()
+        structure_changed()
         sharing.untrack(self, layer)
         self.built = False
         self._maybe_build_now()

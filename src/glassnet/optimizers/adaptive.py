@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .. import native
 from .base import Optimizer, check_number
 
 __all__ = ["Adagrad", "RMSprop", "RMSProp", "Adam", "AdamW", "Adamax", "Nadam"]
@@ -182,14 +183,21 @@ class Adam(Optimizer):
 
     def update_step(self, g, w, lr, grp):
         # NumPy calls per dtype group: 12 (13 with amsgrad); 0 allocations of flat arrays.
-        xp, m, v, tmp = grp.xp, grp["momentum"], grp["velocity"], grp.tmp
         t = self.iterations + 1
+        alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        kernels = native.kernels
+        if kernels is not None and grp.native_ok and isinstance(alpha, float):
+            # the same equations as below in one pass (bit-identical; see _native.c)
+            kernels.adam(w, g, grp["momentum"], grp["velocity"],
+                         grp["velocity_hat"] if self.amsgrad else None,
+                         1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)
+            return
+        xp, m, v, tmp = grp.xp, grp["momentum"], grp["velocity"], grp.tmp
         m += xp.multiply(xp.subtract(g, m, out=tmp), 1 - self.beta_1, out=tmp)  # m <- ...
         xp.subtract(xp.multiply(g, g, out=tmp), v, out=tmp)
         v += xp.multiply(tmp, 1 - self.beta_2, out=tmp)  # v <- v + (1-b2) (g^2 - v)
         if self.amsgrad:
             v = xp.maximum(grp["velocity_hat"], v, out=grp["velocity_hat"])
-        alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         xp.add(xp.sqrt(v, out=tmp), self.epsilon, out=tmp)  # sqrt(v) + eps
         w -= xp.multiply(xp.divide(m, tmp, out=tmp), alpha, out=tmp)  # w <- w - alpha m / (.)
 

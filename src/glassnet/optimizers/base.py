@@ -69,6 +69,8 @@ class _Packed:
         self._tmp = self._tmp2 = None
         self.slots = {}
         self.lr_scale = self.lr_buf = self.decay_mask = None
+        # the compiled kernels (native.py) take contiguous float32/float64 host arrays
+        self.native_ok = self.xp is np and np.dtype(dtype).char in "fd"
 
     def __getitem__(self, slot_name):
         return self.slots[slot_name]

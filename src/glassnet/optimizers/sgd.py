@@ -1,6 +1,7 @@
 """Stochastic gradient descent, with optional (Nesterov) momentum, exactly as Keras 3."""
 from __future__ import annotations
 
+from .. import native
 from .base import Optimizer, check_number
 
 __all__ = ["SGD"]
@@ -46,6 +47,12 @@ class SGD(Optimizer):
     def update_step(self, g, w, lr, grp):
         # NumPy calls per dtype group: 2 (plain), 4 (momentum), 6 (nesterov). The gradient
         # buffer is dead after the step, so it doubles as scratch: no extra P-sized array.
+        kernels = native.kernels
+        if kernels is not None and grp.native_ok and isinstance(lr, float):
+            # the same equations in one pass, g left as it is (bit-identical; see _native.c)
+            kernels.sgd(w, g, grp["momentum"] if self.momentum else None, lr, self.momentum,
+                        self.nesterov)
+            return
         g *= lr  # g <- lr * g
         if self.momentum == 0:
             w -= g  # w <- w - lr * g

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import backend, losses as losses_mod, metrics as metrics_mod, optimizers
 from ..autograd import Tensor, no_grad, ops
+from ..autograd.variable import STRUCTURE_VERSION
 from . import data as data_mod
 from .bn_stats import warn_unconverged_batchnorm
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
@@ -128,7 +129,7 @@ class Trainer:
         if regularized is None:
             regularized = [v for v in self.trainable_variables
                            if v.regularizer is not None and callable(v.regularizer)]
-        layers = {id(layer): layer for layer in (self, *_all_layers(self))}.values()
+        layers = _self_and_sublayers(self)
         out = [loss for layer in layers for loss in layer._losses]
         out.extend(var.regularizer(var) for var in regularized)
         return out
@@ -423,8 +424,7 @@ class _BlasScope:
     """Applies a tuner's choice around each step and restores the user's setting after."""
 
     def __init__(self, model, batch_size):
-        largest = max((batch_size * w.shape[0] * w.shape[1] for w in model.weights
-                       if w.ndim == 2), default=0)
+        largest = batch_size * _largest_matrix(model)
         tuners = model.__dict__.setdefault("_blas_tuners", {})
         key = (batch_size, largest)
         self.tuner = tuners.get(key) or tuners.setdefault(key, _BlasThreadTuner(largest))
@@ -462,13 +462,29 @@ def _blas_scope(model, batch_size):
     return _BlasScope(model, batch_size)
 
 
-def _all_layers(layer):
-    stack, out = list(layer._layers), []
+def _largest_matrix(model) -> int:
+    """The size of the model's largest 2-D weight (cached until its structure changes)."""
+    cached = model.__dict__.get("_largest_matrix")
+    if cached is None or cached[0] != STRUCTURE_VERSION[0]:
+        largest = max((w.shape[0] * w.shape[1] for w in model.weights if w.ndim == 2),
+                      default=0)
+        cached = model.__dict__["_largest_matrix"] = (STRUCTURE_VERSION[0], largest)
+    return cached[1]
+
+
+def _self_and_sublayers(layer) -> list:
+    """`layer` and every nested sublayer, each once (cached until the structure changes)."""
+    cached = layer.__dict__.get("_sublayers_cache")
+    if cached is not None and cached[0] == STRUCTURE_VERSION[0]:
+        return cached[1]
+    stack, out = list(layer._layers), {id(layer): layer}
     while stack:
         sub = stack.pop()
-        out.append(sub)
+        out.setdefault(id(sub), sub)
         stack.extend(sub._layers)
-    return out
+    unique = list(out.values())
+    layer.__dict__["_sublayers_cache"] = (STRUCTURE_VERSION[0], unique)
+    return unique
 
 
 def _as_list(value):

@@ -1,0 +1,450 @@
+/* Fused element-wise kernels: one pass over memory where NumPy needs several calls.
+ *
+ * Optional accelerator. Every kernel here has a NumPy twin in the Python code (the readable,
+ * reference version) and tests check that both give the same numbers. The kernels do the
+ * same float operations in the same order as the NumPy code, in the array's own precision,
+ * with FMA contraction off (-ffp-contract=off), so the optimizer updates are bit-identical.
+ *
+ * Arrays are passed as Python buffers (NumPy arrays): C-contiguous, float32 ('f') or
+ * float64 ('d'), all of one dtype; anything else raises TypeError and the caller falls back
+ * to NumPy. No NumPy headers are needed to build this file.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+/* One binary for every x86-64 CPU, AVX2 loops where the CPU has them (glibc ifunc). */
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+#define MAX_BUFS 12
+
+typedef struct {
+    Py_buffer views[MAX_BUFS];
+    int count;
+    char dtype; /* 'f' or 'd' */
+} Buffers;
+
+static void release(Buffers *b) {
+    for (int i = 0; i < b->count; i++) PyBuffer_Release(&b->views[i]);
+    b->count = 0;
+}
+
+/* Acquire `obj` as a contiguous float buffer of the call's dtype with `n` items (n < 0: any
+ * length, returned in *n_out), writable if the kernel writes it (names of inputs start with
+ * a lowercase letter, outputs are marked by a leading '>').
+ * Returns the data pointer, or NULL with an exception set. */
+static void *acquire(Buffers *b, PyObject *obj, const char *name, Py_ssize_t n,
+                     Py_ssize_t *n_out) {
+    if (b->count == MAX_BUFS) {
+        PyErr_SetString(PyExc_RuntimeError, "glassnet._native: too many buffers");
+        return NULL;
+    }
+    Py_buffer *view = &b->views[b->count];
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
+    if (name[0] == '>') { flags |= PyBUF_WRITABLE; name++; }
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return NULL;
+    b->count++;
+    const char *fmt = view->format ? view->format : "B";
+    if (fmt[0] == '<' || fmt[0] == '=' || fmt[0] == '@') fmt++;
+    char code = (fmt[0] == 'f' || fmt[0] == 'd') && fmt[1] == '\0' ? fmt[0] : 0;
+    if (!code || (b->dtype && code != b->dtype)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a %s buffer, got format '%s'", name,
+                     b->dtype == 'd' ? "float64" : "float32 or float64", view->format);
+        return NULL;
+    }
+    b->dtype = code;
+    Py_ssize_t items = view->len / view->itemsize;
+    if (n >= 0 && items != n) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd values, got %zd", name, n, items);
+        return NULL;
+    }
+    if (n_out) *n_out = items;
+    return view->buf;
+}
+
+/* ---------------------------------------------------------------- optimizer updates --- */
+
+/* Keras 3 Adam, as optimizers/adaptive.py Adam.update_step:
+ *   m += (g - m) * c1;  v += (g*g - v) * c2;  [vhat = max(vhat, v); v = vhat]
+ *   w -= (m / (sqrt(v) + eps)) * alpha                                                   */
+#define ADAM_LOOP(T, SQRT)                                                                 \
+    MULTIVERSION static void adam_##T(Py_ssize_t n, T *w, const T *g, T *m, T *v, T *vh,  \
+                                      T c1, T c2, T alpha, T eps) {                       \
+        for (Py_ssize_t i = 0; i < n; i++) {                                               \
+            T gi = g[i];                                                                   \
+            T mi = m[i] + (gi - m[i]) * c1;                                                \
+            T vi = v[i] + (gi * gi - v[i]) * c2;                                           \
+            m[i] = mi;                                                                     \
+            v[i] = vi;                                                                     \
+            if (vh) { vi = vh[i] > vi || vh[i] != vh[i] ? vh[i] : vi; vh[i] = vi; }        \
+            w[i] -= (mi / (SQRT(vi) + eps)) * alpha;                                       \
+        }                                                                                  \
+    }
+ADAM_LOOP(float, sqrtf)
+ADAM_LOOP(double, sqrt)
+
+static PyObject *py_adam(PyObject *self, PyObject *args) {
+    PyObject *ow, *og, *om, *ov, *ovh;
+    double c1, c2, alpha, eps;
+    if (!PyArg_ParseTuple(args, "OOOOOdddd:adam", &ow, &og, &om, &ov, &ovh, &c1, &c2, &alpha,
+                          &eps))
+        return NULL;
+    Buffers b = {.count = 0, .dtype = 0};
+    Py_ssize_t n;
+    void *w = acquire(&b, ow, ">w", -1, &n), *g = w ? acquire(&b, og, "g", n, NULL) : NULL;
+    void *m = g ? acquire(&b, om, ">m", n, NULL) : NULL;
+    void *v = m ? acquire(&b, ov, ">v", n, NULL) : NULL;
+    void *vh = NULL;
+    if (v && ovh != Py_None) vh = acquire(&b, ovh, ">vhat", n, NULL);
+    if (!v || (ovh != Py_None && !vh)) { release(&b); return NULL; }
+    if (b.dtype == 'f')
+        adam_float(n, w, g, m, v, vh, (float)c1, (float)c2, (float)alpha, (float)eps);
+    else
+        adam_double(n, w, g, m, v, vh, c1, c2, alpha, eps);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* Keras 3 SGD, as optimizers/sgd.py SGD.update_step (gl = g * lr):
+ *   plain: w -= gl;  momentum: v = v * mu - gl, w += v;  nesterov: w = (w - gl) + v * mu */
+#define SGD_LOOP(T)                                                                        \
+    MULTIVERSION static void sgd_##T(Py_ssize_t n, T *w, const T *g, T *v, T lr, T mu,    \
+                                     int nesterov) {                                      \
+        if (!v) {                                                                          \
+            for (Py_ssize_t i = 0; i < n; i++) w[i] -= g[i] * lr;                          \
+        } else if (nesterov) {                                                             \
+            for (Py_ssize_t i = 0; i < n; i++) {                                           \
+                T gl = g[i] * lr, vi = v[i] * mu - gl;                                     \
+                v[i] = vi;                                                                 \
+                w[i] = (w[i] - gl) + vi * mu;                                              \
+            }                                                                              \
+        } else {                                                                           \
+            for (Py_ssize_t i = 0; i < n; i++) {                                           \
+                T vi = v[i] * mu - g[i] * lr;                                              \
+                v[i] = vi;                                                                 \
+                w[i] += vi;                                                                \
+            }                                                                              \
+        }                                                                                  \
+    }
+SGD_LOOP(float)
+SGD_LOOP(double)
+
+static PyObject *py_sgd(PyObject *self, PyObject *args) {
+    PyObject *ow, *og, *ov;
+    double lr, mu;
+    int nesterov;
+    if (!PyArg_ParseTuple(args, "OOOddp:sgd", &ow, &og, &ov, &lr, &mu, &nesterov)) return NULL;
+    Buffers b = {.count = 0, .dtype = 0};
+    Py_ssize_t n;
+    void *w = acquire(&b, ow, ">w", -1, &n), *g = w ? acquire(&b, og, "g", n, NULL) : NULL;
+    void *v = NULL;
+    if (g && ov != Py_None) v = acquire(&b, ov, ">v", n, NULL);
+    if (!g || (ov != Py_None && !v)) { release(&b); return NULL; }
+    if (b.dtype == 'f')
+        sgd_float(n, w, g, v, (float)lr, (float)mu, nesterov);
+    else
+        sgd_double(n, w, g, v, lr, mu, nesterov);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------- batch norm over a (N, C) batch --- */
+
+/* Forward with the batch's statistics, as autograd/fused.py batch_norm_train, and the
+ * layer's moving averages when given (BatchNormalization.call):
+ *   mean = sum_i x / N;  xhat = x - mean;  var = sum_i xhat^2 / N
+ *   inv_std = 1 / sqrt(var + eps);  xhat *= inv_std;  y = xhat * gamma + beta           */
+#define BN_FWD_LOOP(T, SQRT)                                                               \
+    MULTIVERSION static void bn_forward_##T(Py_ssize_t rows, Py_ssize_t c, const T *x,    \
+                                            const T *gamma, const T *beta, T eps, T *y,   \
+                                            T *xhat, T *mean, T *var, T *inv_std,         \
+                                            T *moving_mean, T *moving_var,                \
+                                            double momentum) {                            \
+        T inv_n = (T)(1.0 / (double)rows);                                                 \
+        memcpy(mean, x, c * sizeof(T));                                                    \
+        for (Py_ssize_t i = 1; i < rows; i++)                                              \
+            for (Py_ssize_t j = 0; j < c; j++) mean[j] += x[i * c + j];                    \
+        for (Py_ssize_t j = 0; j < c; j++) { mean[j] *= inv_n; var[j] = 0; }               \
+        for (Py_ssize_t i = 0; i < rows; i++)                                              \
+            for (Py_ssize_t j = 0; j < c; j++) {                                           \
+                T d = x[i * c + j] - mean[j];                                              \
+                xhat[i * c + j] = d;                                                       \
+                var[j] += d * d;                                                           \
+            }                                                                              \
+        for (Py_ssize_t j = 0; j < c; j++) {                                               \
+            var[j] *= inv_n;                                                               \
+            inv_std[j] = (T)1 / SQRT(var[j] + eps);                                        \
+        }                                                                                  \
+        if (moving_mean) {  /* moving = moving * momentum + (1 - momentum) * batch */      \
+            T keep = (T)momentum, take = (T)(1.0 - momentum);                              \
+            for (Py_ssize_t j = 0; j < c; j++) {                                           \
+                moving_mean[j] = moving_mean[j] * keep + take * mean[j];                   \
+                moving_var[j] = moving_var[j] * keep + take * var[j];                      \
+            }                                                                              \
+        }                                                                                  \
+        for (Py_ssize_t i = 0; i < rows; i++)                                              \
+            for (Py_ssize_t j = 0; j < c; j++) {                                           \
+                T h = xhat[i * c + j] * inv_std[j];                                        \
+                xhat[i * c + j] = h;                                                       \
+                if (gamma) h = h * gamma[j];                                               \
+                if (beta) h = h + beta[j];                                                 \
+                y[i * c + j] = h;                                                          \
+            }                                                                              \
+    }
+BN_FWD_LOOP(float, sqrtf)
+BN_FWD_LOOP(double, sqrt)
+
+/* Backward, closed form (N rows per channel):
+ *   sum_g = sum_i g;  sum_gx = sum_i g * xhat
+ *   gx = ((g - sum_g / N) - xhat * (sum_gx / N)) * (gamma * inv_std)                    */
+#define BN_BWD_LOOP(T)                                                                     \
+    MULTIVERSION static void bn_backward_##T(Py_ssize_t rows, Py_ssize_t c, const T *g,   \
+                                             const T *xhat, const T *gamma,               \
+                                             const T *inv_std, T *gx, T *sum_g,           \
+                                             T *sum_gx, T *scale) {                       \
+        T inv_n = (T)(1.0 / (double)rows);                                                 \
+        for (Py_ssize_t j = 0; j < c; j++) { sum_g[j] = 0; sum_gx[j] = 0; }                \
+        for (Py_ssize_t i = 0; i < rows; i++)                                              \
+            for (Py_ssize_t j = 0; j < c; j++) {                                           \
+                sum_g[j] += g[i * c + j];                                                  \
+                sum_gx[j] += g[i * c + j] * xhat[i * c + j];                               \
+            }                                                                              \
+        if (!gx) return;                                                                   \
+        for (Py_ssize_t j = 0; j < c; j++)                                                 \
+            scale[j] = gamma ? gamma[j] * inv_std[j] : inv_std[j];                         \
+        for (Py_ssize_t i = 0; i < rows; i++)                                              \
+            for (Py_ssize_t j = 0; j < c; j++)                                             \
+                gx[i * c + j] = ((g[i * c + j] - sum_g[j] * inv_n)                         \
+                                 - xhat[i * c + j] * (sum_gx[j] * inv_n)) * scale[j];      \
+    }
+BN_BWD_LOOP(float)
+BN_BWD_LOOP(double)
+
+static PyObject *py_bn_forward(PyObject *self, PyObject *args) {
+    PyObject *ox, *ogamma, *obeta, *oy, *oxhat, *omean, *ovar, *oinv, *omm = Py_None,
+             *omv = Py_None;
+    Py_ssize_t rows;
+    double eps, momentum = 0.0;
+    if (!PyArg_ParseTuple(args, "OnOOdOOOOO|OOd:bn_forward", &ox, &rows, &ogamma, &obeta,
+                          &eps, &oy, &oxhat, &omean, &ovar, &oinv, &omm, &omv, &momentum))
+        return NULL;
+    Buffers b = {.count = 0, .dtype = 0};
+    Py_ssize_t n = 0, c = 0;
+    void *x = acquire(&b, ox, "x", -1, &n);
+    void *mean = x ? acquire(&b, omean, ">mean", -1, &c) : NULL;
+    if (mean && (rows <= 0 || c <= 0 || n != rows * c)) {
+        PyErr_SetString(PyExc_ValueError, "bn_forward: x must hold rows * channels values");
+        mean = NULL;
+    }
+    void *var = mean ? acquire(&b, ovar, ">var", c, NULL) : NULL;
+    void *inv = var ? acquire(&b, oinv, ">inv_std", c, NULL) : NULL;
+    void *y = inv ? acquire(&b, oy, ">y", n, NULL) : NULL;
+    void *xhat = y ? acquire(&b, oxhat, ">xhat", n, NULL) : NULL;
+    void *gamma = NULL, *beta = NULL;
+    int ok = xhat != NULL;
+    if (ok && ogamma != Py_None) ok = (gamma = acquire(&b, ogamma, "gamma", c, NULL)) != NULL;
+    if (ok && obeta != Py_None) ok = (beta = acquire(&b, obeta, "beta", c, NULL)) != NULL;
+    void *mm = NULL, *mv = NULL;
+    if (ok && omm != Py_None) {
+        ok = (mm = acquire(&b, omm, ">moving_mean", c, NULL)) != NULL &&
+             (mv = acquire(&b, omv, ">moving_variance", c, NULL)) != NULL;
+    }
+    if (!ok) { release(&b); return NULL; }
+    if (b.dtype == 'f')
+        bn_forward_float(rows, c, x, gamma, beta, (float)eps, y, xhat, mean, var, inv, mm, mv,
+                         momentum);
+    else
+        bn_forward_double(rows, c, x, gamma, beta, eps, y, xhat, mean, var, inv, mm, mv,
+                          momentum);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_bn_backward(PyObject *self, PyObject *args) {
+    PyObject *og, *oxhat, *ogamma, *oinv, *ogx, *osum_g, *osum_gx, *oscale;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO:bn_backward", &og, &oxhat, &ogamma, &oinv, &ogx,
+                          &osum_g, &osum_gx, &oscale))
+        return NULL;
+    Buffers b = {.count = 0, .dtype = 0};
+    Py_ssize_t n = 0, c = 0;
+    void *g = acquire(&b, og, "g", -1, &n);
+    void *inv = g ? acquire(&b, oinv, "inv_std", -1, &c) : NULL;
+    if (inv && (c <= 0 || n % c != 0)) {
+        PyErr_SetString(PyExc_ValueError, "bn_backward: g must hold rows * channels values");
+        inv = NULL;
+    }
+    void *xhat = inv ? acquire(&b, oxhat, "xhat", n, NULL) : NULL;
+    void *sum_g = xhat ? acquire(&b, osum_g, ">sum_g", c, NULL) : NULL;
+    void *sum_gx = sum_g ? acquire(&b, osum_gx, ">sum_gx", c, NULL) : NULL;
+    void *scale = sum_gx ? acquire(&b, oscale, ">scale", c, NULL) : NULL;
+    void *gamma = NULL, *gx = NULL;
+    int ok = scale != NULL;
+    if (ok && ogamma != Py_None) ok = (gamma = acquire(&b, ogamma, "gamma", c, NULL)) != NULL;
+    if (ok && ogx != Py_None) ok = (gx = acquire(&b, ogx, ">gx", n, NULL)) != NULL;
+    if (!ok) { release(&b); return NULL; }
+    if (b.dtype == 'f')
+        bn_backward_float(n / c, c, g, xhat, gamma, inv, gx, sum_g, sum_gx, scale);
+    else
+        bn_backward_double(n / c, c, g, xhat, gamma, inv, gx, sum_g, sum_gx, scale);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ activations --- */
+
+/* out = g * (y > 0): the ReLU derivative read from the output, as fused.py _relu_bwd. */
+#define RELU_BWD_LOOP(T)                                                                   \
+    MULTIVERSION static void relu_backward_##T(Py_ssize_t n, const T *g, const T *y,      \
+                                               T *out) {                                  \
+        for (Py_ssize_t i = 0; i < n; i++) out[i] = g[i] * (T)(y[i] > 0);                  \
+    }
+RELU_BWD_LOOP(float)
+RELU_BWD_LOOP(double)
+
+static PyObject *py_relu_backward(PyObject *self, PyObject *args) {
+    PyObject *og, *oy, *oout;
+    if (!PyArg_ParseTuple(args, "OOO:relu_backward", &og, &oy, &oout)) return NULL;
+    Buffers b = {.count = 0, .dtype = 0};
+    Py_ssize_t n;
+    void *g = acquire(&b, og, "g", -1, &n), *y = g ? acquire(&b, oy, "y", n, NULL) : NULL;
+    void *out = y ? acquire(&b, oout, ">out", n, NULL) : NULL;
+    if (!out) { release(&b); return NULL; }
+    if (b.dtype == 'f')
+        relu_backward_float(n, g, y, out);
+    else
+        relu_backward_double(n, g, y, out);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------- softmax cross-entropy, integer labels --- */
+
+/* Per row, as fused.py softmax_cross_entropy (sparse):
+ *   e = exp(z - max z);  s = sum e;  loss = -((z[label] - max z) - log s);  p = e / s   */
+#define XENT_LOOP(T, EXP, LOG)                                                             \
+    static void xent_forward_##T(Py_ssize_t rows, Py_ssize_t k, const T *z,               \
+                                 const int64_t *labels, T *p, T *loss) {                  \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                            \
+            const T *zi = z + i * k;                                                       \
+            T *pi = p + i * k, mx = zi[0], s = 0;                                          \
+            for (Py_ssize_t j = 1; j < k; j++) mx = zi[j] > mx || zi[j] != zi[j] ? zi[j] : mx; \
+            for (Py_ssize_t j = 0; j < k; j++) { pi[j] = EXP(zi[j] - mx); s += pi[j]; }    \
+            loss[i] = -((zi[labels[i]] - mx) - LOG(s));                                    \
+            for (Py_ssize_t j = 0; j < k; j++) pi[j] = pi[j] / s;                          \
+        }                                                                                  \
+    }                                                                                      \
+    /* gz = (p - onehot(label)) * g[row] */                                                \
+    static void xent_backward_##T(Py_ssize_t rows, Py_ssize_t k, const T *p,              \
+                                  const int64_t *labels, const T *g, T *gz) {             \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                            \
+            T gi = g[i];                                                                   \
+            for (Py_ssize_t j = 0; j < k; j++)                                             \
+                gz[i * k + j] = (p[i * k + j] - (T)(j == labels[i])) * gi;                 \
+        }                                                                                  \
+    }
+XENT_LOOP(float, expf, logf)
+XENT_LOOP(double, exp, log)
+
+/* Labels as int64; each checked against [0, k) (the loss checked them already: cheap). */
+static const int64_t *acquire_labels(Buffers *b, PyObject *obj, Py_ssize_t rows,
+                                     Py_ssize_t k) {
+    if (b->count == MAX_BUFS) {
+        PyErr_SetString(PyExc_RuntimeError, "glassnet._native: too many buffers");
+        return NULL;
+    }
+    Py_buffer *view = &b->views[b->count];
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    b->count++;
+    const char *fmt = view->format ? view->format : "B";
+    if (fmt[0] == '<' || fmt[0] == '=' || fmt[0] == '@') fmt++;
+    if (view->itemsize != 8 || !(fmt[0] == 'l' || fmt[0] == 'q') || fmt[1]) {
+        PyErr_SetString(PyExc_TypeError, "labels: expected an int64 buffer");
+        return NULL;
+    }
+    if (view->len / 8 != rows) {
+        PyErr_SetString(PyExc_ValueError, "labels: expected one label per row");
+        return NULL;
+    }
+    const int64_t *labels = view->buf;
+    for (Py_ssize_t i = 0; i < rows; i++)
+        if (labels[i] < 0 || labels[i] >= k) {
+            PyErr_SetString(PyExc_ValueError, "labels: out of range");
+            return NULL;
+        }
+    return labels;
+}
+
+static PyObject *py_xent_forward(PyObject *self, PyObject *args) {
+    PyObject *oz, *olabels, *op, *oloss;
+    if (!PyArg_ParseTuple(args, "OOOO:xent_forward", &oz, &olabels, &op, &oloss)) return NULL;
+    Buffers b = {.count = 0, .dtype = 0};
+    Py_ssize_t n = 0, rows = 0;
+    void *z = acquire(&b, oz, "z", -1, &n);
+    void *loss = z ? acquire(&b, oloss, ">loss", -1, &rows) : NULL;
+    if (loss && (rows <= 0 || n % rows != 0 || n == 0)) {
+        PyErr_SetString(PyExc_ValueError, "xent_forward: z must hold rows * classes values");
+        loss = NULL;
+    }
+    void *p = loss ? acquire(&b, op, ">p", n, NULL) : NULL;
+    const int64_t *labels = p ? acquire_labels(&b, olabels, rows, n / rows) : NULL;
+    if (!labels) { release(&b); return NULL; }
+    if (b.dtype == 'f')
+        xent_forward_float(rows, n / rows, z, labels, p, loss);
+    else
+        xent_forward_double(rows, n / rows, z, labels, p, loss);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_xent_backward(PyObject *self, PyObject *args) {
+    PyObject *op, *olabels, *og, *ogz;
+    if (!PyArg_ParseTuple(args, "OOOO:xent_backward", &op, &olabels, &og, &ogz)) return NULL;
+    Buffers b = {.count = 0, .dtype = 0};
+    Py_ssize_t n = 0, rows = 0;
+    void *p = acquire(&b, op, "p", -1, &n);
+    void *g = p ? acquire(&b, og, "g", -1, &rows) : NULL;
+    if (g && (rows <= 0 || n % rows != 0)) {
+        PyErr_SetString(PyExc_ValueError, "xent_backward: p must hold rows * classes values");
+        g = NULL;
+    }
+    void *gz = g ? acquire(&b, ogz, ">gz", n, NULL) : NULL;
+    const int64_t *labels = gz ? acquire_labels(&b, olabels, rows, n / rows) : NULL;
+    if (!labels) { release(&b); return NULL; }
+    if (b.dtype == 'f')
+        xent_backward_float(rows, n / rows, p, labels, g, gz);
+    else
+        xent_backward_double(rows, n / rows, p, labels, g, gz);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"adam", py_adam, METH_VARARGS,
+     "adam(w, g, m, v, vhat_or_None, 1-beta_1, 1-beta_2, alpha, epsilon): Keras 3 Adam step."},
+    {"sgd", py_sgd, METH_VARARGS,
+     "sgd(w, g, v_or_None, lr, momentum, nesterov): Keras 3 SGD step."},
+    {"bn_forward", py_bn_forward, METH_VARARGS,
+     "bn_forward(x, rows, gamma, beta, eps, y, xhat, mean, var, inv_std[, moving_mean, "
+     "moving_variance, momentum]): batch-norm forward (and moving averages)."},
+    {"bn_backward", py_bn_backward, METH_VARARGS,
+     "bn_backward(g, xhat, gamma, inv_std, gx_or_None, sum_g, sum_gx, scale): batch-norm VJP."},
+    {"xent_forward", py_xent_forward, METH_VARARGS,
+     "xent_forward(z, labels, p, loss): softmax cross-entropy of (N, K) logits, int64 labels."},
+    {"xent_backward", py_xent_backward, METH_VARARGS,
+     "xent_backward(p, labels, g, gz): gz = (p - onehot(labels)) * g[:, None]."},
+    {"relu_backward", py_relu_backward, METH_VARARGS,
+     "relu_backward(g, y, out): out = g * (y > 0)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native",
+                                    "glassnet's optional fused kernels (see native.py).", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }

@@ -1,0 +1,51 @@
+"""The optional C kernels (`_native.c`): fused element-wise loops, one pass over memory.
+
+The NumPy code next to each call site is the reference; the kernels do the same float
+operations in the same order and tests compare both. They are used when the extension was
+built (`pip install` compiles it when a C compiler is present) and not switched off with
+the environment variable `GLASSNET_NATIVE=0` or `set_enabled(False)`.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+try:
+    from . import _native as _module
+except ImportError:  # no compiler at install time, or a source checkout never built
+    _module = None
+
+_ENABLED = os.environ.get("GLASSNET_NATIVE", "1") != "0"
+
+# NOTE: call sites read `native.kernels` (None when off) once per call: one attribute load.
+kernels = _module if _ENABLED else None
+
+
+def available() -> bool:
+    """Whether the compiled kernels were built and can be imported."""
+    return _module is not None
+
+
+def enabled() -> bool:
+    """Whether glassnet currently uses the compiled kernels."""
+    return kernels is not None
+
+
+def set_enabled(flag: bool) -> None:
+    """Use (True) or bypass (False) the compiled kernels; True needs `available()`."""
+    global kernels
+    if flag and _module is None:
+        raise RuntimeError("glassnet's compiled kernels are not built: reinstall with a C "
+                           "compiler available (`pip install -e .`).")
+    kernels = _module if flag else None
+
+
+@contextlib.contextmanager
+def disabled():
+    """Run a block on the NumPy code alone (tests compare it with the kernels)."""
+    before = kernels is not None
+    set_enabled(False)
+    try:
+        yield
+    finally:
+        set_enabled(before)

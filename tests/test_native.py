@@ -1,0 +1,235 @@
+"""The compiled kernels (_native.c) against the NumPy code they replace.
+
+Every kernel has a NumPy twin at its call site; these tests run both on the same inputs.
+Optimizer updates must be bit-identical (same float operations, same order); batch norm and
+ReLU too on 2-D float32/float64 batches; softmax cross-entropy to a few ulps (glibc's exp vs
+NumPy's). Without the built extension the whole module is skipped, except on CI, which must
+build it.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import glassnet as keras
+from glassnet import native
+from glassnet.autograd import Tensor, Variable, fused, gradcheck
+
+if not native.available():
+    if os.environ.get("CI"):
+        pytest.fail("CI must build glassnet._native (pip install -e . with gcc)",
+                    pytrace=False)
+    pytest.skip("glassnet._native is not built (no C compiler at install time)",
+                allow_module_level=True)
+
+DTYPES = ["float32", "float64"]
+
+
+@pytest.fixture(autouse=True)
+def _kernels_on():
+    native.set_enabled(True)
+    yield
+    native.set_enabled(True)
+
+
+def _both(fn):
+    """fn() with the kernels, then with NumPy alone."""
+    with_kernels = fn()
+    with native.disabled():
+        assert not native.enabled()
+        without = fn()
+    assert native.enabled()
+    return with_kernels, without
+
+
+def _train_weights(optimizer_factory, dtype, steps=5):
+    rng = np.random.default_rng(0)
+    shapes = [(7, 5), (5,), (3,)]
+    variables = [Variable(rng.standard_normal(s).astype(dtype), name=f"v{i}")
+                 for i, s in enumerate(shapes)]
+    opt = optimizer_factory()
+    for _ in range(steps):
+        grads = [rng.standard_normal(s).astype(dtype) for s in shapes]
+        opt.apply_gradients(zip(grads, variables))
+    return [v.numpy().copy() for v in variables] + [s.copy() for s in opt.variables[1:]]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("factory", [
+    lambda: keras.optimizers.Adam(learning_rate=0.01),
+    lambda: keras.optimizers.Adam(learning_rate=0.01, amsgrad=True),
+    lambda: keras.optimizers.AdamW(learning_rate=0.01, weight_decay=0.1),
+    lambda: keras.optimizers.SGD(learning_rate=0.1),
+    lambda: keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+    lambda: keras.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True),
+], ids=["adam", "amsgrad", "adamw", "sgd", "momentum", "nesterov"])
+def test_optimizer_updates_are_bit_identical(factory, dtype):
+    fast, slow = _both(lambda: _train_weights(factory, dtype))
+    assert len(fast) == len(slow) >= 3
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_optimizer_falls_back_for_float16_and_lr_multipliers():
+    rng = np.random.default_rng(1)
+    v16 = Variable(rng.standard_normal(4).astype("float16"), dtype="float16")
+    opt = keras.optimizers.Adam(0.1)
+    opt.apply_gradients([(np.ones(4, "float16"), v16)])  # no kernel for float16: NumPy path
+    assert v16.dtype == np.float16 and np.all(np.isfinite(v16.numpy()))
+
+    def train_with_multiplier():
+        w = Variable(np.ones(3, "float32"))
+        w.lr_multiplier = 0.5  # per-element learning rates: an array, NumPy path
+        opt = keras.optimizers.Adam(0.1)
+        opt.apply_gradients([(np.ones(3, "float32"), w)])
+        return w.numpy()
+    fast, slow = _both(train_with_multiplier)
+    np.testing.assert_array_equal(fast, slow)
+    assert not np.allclose(fast, 1.0)
+
+
+def _bn_step(dtype, gamma_on=True, beta_on=True, rows=16, channels=6, moving=True):
+    rng = np.random.default_rng(2)
+    x = Tensor(rng.standard_normal((rows, channels)).astype(dtype) * 3 + 1,
+               requires_grad=True)
+    gamma = Variable(rng.standard_normal(channels).astype(dtype)) if gamma_on else None
+    beta = Variable(rng.standard_normal(channels).astype(dtype)) if beta_on else None
+    mm, mv = np.full(channels, 0.5, dtype), np.full(channels, 2.0, dtype)
+    y, mean, var = fused.batch_norm_train(x, gamma, beta, epsilon=1e-3,
+                                          moving=(mm, mv, 0.9) if moving else None)
+    y.backward(rng.standard_normal((rows, channels)).astype(dtype))
+    out = [y.data, mean, var, mm, mv, x.grad]
+    out += [p.grad for p in (gamma, beta) if p is not None]
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma_on,beta_on", [(True, True), (False, True), (True, False),
+                                              (False, False)])
+def test_batch_norm_matches_numpy(dtype, gamma_on, beta_on):
+    fast, slow = _both(lambda: _bn_step(dtype, gamma_on, beta_on))
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_numbers(dtype):
+    """The kernel's forward against the formula, written out here."""
+    rng = np.random.default_rng(3)
+    xd = rng.standard_normal((10, 4)).astype(dtype)
+    gamma, beta = Variable(np.arange(1, 5, dtype=dtype)), Variable(np.ones(4, dtype))
+    mm, mv = np.zeros(4, dtype), np.ones(4, dtype)
+    y, mean, var = fused.batch_norm_train(Tensor(xd), gamma, beta, epsilon=1e-3,
+                                          moving=(mm, mv, 0.99))
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(mean, xd.mean(0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(var, xd.var(0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(y.data, (xd - xd.mean(0)) / np.sqrt(xd.var(0) + 1e-3)
+                               * np.arange(1, 5) + 1, rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(mm, 0.01 * xd.mean(0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(mv, 0.99 + 0.01 * xd.var(0), rtol=tol, atol=tol)
+
+
+def test_batch_norm_kernel_gradcheck_float64():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 3))
+    gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
+    assert native.enabled()
+    assert gradcheck(lambda a, g, b: fused.batch_norm_train(a, g, b)[0], x, gamma, beta)
+
+
+def test_batch_norm_falls_back_on_broadcast_gradient_and_float16():
+    rng = np.random.default_rng(5)
+    x = Tensor(rng.standard_normal((8, 3)).astype("float32"), requires_grad=True)
+    y, _, _ = fused.batch_norm_train(x, None, None)
+    y.backward(np.broadcast_to(np.float32(1.0), (8, 3)))  # read-only, strided: copied
+    np.testing.assert_allclose(x.grad, 0.0, atol=1e-5)  # d(sum of normalised x)/dx = 0
+    x16 = Tensor(rng.standard_normal((8, 3)).astype("float16"), requires_grad=True)
+    y16, _, _ = fused.batch_norm_train(x16, None, None)
+    assert y16.dtype == np.float16
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_dense_backward_matches_numpy(dtype):
+    def run():
+        rng = np.random.default_rng(6)
+        x = Tensor(rng.standard_normal((9, 5)).astype(dtype), requires_grad=True)
+        k, b = Variable(rng.standard_normal((5, 4)).astype(dtype)), Variable(np.zeros(4, dtype))
+        y = fused.dense(x, k, b, "relu")
+        y.backward(rng.standard_normal((9, 4)).astype(dtype))
+        return y.data, x.grad, k.grad, b.grad
+    fast, slow = _both(run)
+    for a, c in zip(fast, slow):
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("label_shape", ["flat", "column"])
+def test_sparse_softmax_cross_entropy_matches_numpy(dtype, label_shape):
+    def run():
+        rng = np.random.default_rng(7)
+        z = Tensor(rng.standard_normal((12, 5)).astype(dtype) * 4, requires_grad=True)
+        labels = rng.integers(0, 5, 12)
+        labels = labels[:, None] if label_shape == "column" else labels
+        loss = fused.softmax_cross_entropy(z, labels, sparse=True)
+        loss.backward(rng.random(12).astype(dtype))
+        return loss.data, z.grad
+    fast, slow = _both(run)
+    tol = 2e-6 if dtype == "float32" else 1e-14
+    for a, b in zip(fast, slow):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_sparse_softmax_cross_entropy_gradcheck_and_extremes():
+    rng = np.random.default_rng(8)
+    labels = np.array([0, 2, 1])
+    assert gradcheck(lambda z: fused.softmax_cross_entropy(z, labels, sparse=True),
+                     rng.standard_normal((3, 4)))
+    big = Tensor(np.array([[1000.0, 0.0, -1000.0]], "float32"))  # no overflow: max shifted
+    loss = fused.softmax_cross_entropy(big, np.array([1]), sparse=True)
+    np.testing.assert_allclose(loss.data, [1000.0])
+
+
+def test_kernels_reject_bad_buffers_with_clear_errors():
+    k = native.kernels
+    w32, w64 = np.zeros(4, "float32"), np.zeros(4, "float64")
+    with pytest.raises(TypeError, match="g: expected a float32"):
+        k.sgd(w32, w64, None, 0.1, 0.0, False)  # mixed dtypes
+    with pytest.raises(ValueError, match="expected 4 values, got 3"):
+        k.sgd(w32, np.zeros(3, "float32"), None, 0.1, 0.0, False)
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        k.sgd(np.zeros(4, "int32"), np.zeros(4, "int32"), None, 0.1, 0.0, False)
+    with pytest.raises((ValueError, BufferError)):  # read-only output
+        ro = np.zeros(4, "float32")
+        ro.flags.writeable = False
+        k.sgd(ro, w32, None, 0.1, 0.0, False)
+    with pytest.raises(ValueError, match="out of range"):
+        k.xent_forward(np.zeros((2, 3), "float32"), np.array([0, 3]), np.empty((2, 3), "float32"),
+                       np.empty(2, "float32"))
+
+
+def test_training_agrees_with_and_without_kernels():
+    """A BN + Adam model trained for a few epochs: the same losses to float32 rounding."""
+    def run():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([
+            keras.layers.Input((4,)), keras.layers.Dense(16, activation="relu"),
+            keras.layers.BatchNormalization(), keras.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        rng = np.random.default_rng(1)
+        x, y = rng.standard_normal((64, 4)).astype("float32"), rng.integers(0, 3, 64)
+        history = model.fit(x, y, epochs=3, batch_size=16, verbose=0, shuffle=False)
+        return history.history["loss"], model.get_weights()
+    (loss_a, w_a), (loss_b, w_b) = _both(run)
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
+    for a, b in zip(w_a, w_b):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_set_enabled_without_build_is_an_error(monkeypatch):
+    monkeypatch.setattr(native, "_module", None)
+    with pytest.raises(RuntimeError, match="not built"):
+        native.set_enabled(True)
+    native.set_enabled(False)
+    assert not native.enabled()
