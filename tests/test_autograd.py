@@ -232,3 +232,25 @@ def test_backward_frees_the_graph_unless_retained():
     np.testing.assert_allclose(x.grad, 2 * first)
     with pytest.raises(RuntimeError, match="second time"):
         y.backward()
+
+
+def test_inplace_relu_backward_never_clobbers_a_shared_gradient():
+    """fused.dense applies the ReLU derivative in place only to gradients backward() owns.
+
+    Here an `add` hands the same gradient array to two dense VJPs, and one hidden output
+    feeds two layers (its gradient is a sum): every gradient must still be exact.
+    """
+    from glassnet.autograd import fused, gradcheck, ops
+    rng = np.random.default_rng(11)
+
+    def net(x, k1, k2, k3, k4):
+        h = fused.dense(x, k1, None, "relu")
+        both = ops.add(fused.dense(h, k2, None, "relu"), fused.dense(h, k3, None, "relu"))
+        return fused.dense(both, k4, None, "relu")
+    shapes = [(5, 4), (4, 6), (6, 3), (6, 3), (3, 2)]
+    args = [rng.standard_normal(s) for s in shapes]
+    masks = [fused.dense(fused.dense(args[0], Tensor(args[1]), None, "relu"), Tensor(k), None,
+                         "relu").data > 0
+             for k in args[2:4]]
+    assert not np.array_equal(*masks)  # the two ReLU masks differ: a clobber would show
+    assert gradcheck(net, *args)

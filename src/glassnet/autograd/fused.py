@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import native
 from .ops import stable_sigmoid, tensor
-from .tensor import Tensor
+from .tensor import GRAD_OWNED, Tensor, fresh_vjp
 
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
@@ -31,6 +31,21 @@ def _relu_bwd(g, y):
         except (TypeError, ValueError, BufferError):
             pass  # mixed dtypes or a strided g
     return g * (y > 0)  # NOTE: 2.5x faster than np.where(y > 0, g, 0) on small batches
+
+
+def _relu_bwd_inplace(g, y):
+    """`_relu_bwd` written into g, which backward() says this VJP owns (GRAD_OWNED)."""
+    kernels = native.kernels
+    if kernels is not None:
+        try:
+            kernels.relu_backward(g, y, g)
+            return g
+        except (TypeError, ValueError, BufferError):
+            pass
+    if g.dtype != np.result_type(g, y) or not g.flags.writeable:
+        return g * (y > 0)
+    g *= y > 0
+    return g
 
 
 def _sigmoid_fwd(z):
@@ -98,7 +113,12 @@ def dense(x, kernel, bias=None, activation=None) -> Tensor:
     parents = (x, kernel) if bias is None else (x, kernel, bias)
 
     def vjp(g):
-        gz = fwd_bwd[1](g, y) if fwd_bwd else g
+        if fwd_bwd is None:
+            gz = g
+        elif fwd_bwd[1] is _relu_bwd and GRAD_OWNED[0]:
+            gz = _relu_bwd_inplace(g, y)
+        else:
+            gz = fwd_bwd[1](g, y)
         gz2 = gz.reshape(-1, gz.shape[-1])
         gx = gk = gb = None
         if x.requires_grad:
@@ -110,7 +130,7 @@ def dense(x, kernel, bias=None, activation=None) -> Tensor:
         if bias is not None and bias.requires_grad:
             gb = np.add.reduce(gz2, axis=0, out=_grad_target(bias))
         return (gx, gk) if bias is None else (gx, gk, gb)
-    return Tensor.from_op(y, parents, vjp, f"dense_{activation or 'linear'}")
+    return Tensor.from_op(y, parents, fresh_vjp(vjp), f"dense_{activation or 'linear'}")
 
 
 def _reduction_axes(ndim: int, axis) -> tuple:
@@ -176,7 +196,7 @@ def batch_norm_train(x, gamma, beta, axis=-1, epsilon=1e-3, moving=None):
         if beta is not None:
             out.append(sum_g.reshape(beta.shape))
         return tuple(out)
-    out = Tensor.from_op(y, parents, vjp, "batch_norm_train")
+    out = Tensor.from_op(y, parents, fresh_vjp(vjp), "batch_norm_train")
     mean, var = mean.reshape(-1), var.reshape(-1)
     if moving is not None:
         _update_moving(moving, mean, var)
@@ -224,7 +244,7 @@ def _batch_norm_train_native(x, gamma, beta, epsilon, moving):
         if beta is not None:
             out.append(sum_g.reshape(beta.shape))
         return tuple(out)
-    return Tensor.from_op(y, parents, vjp, "batch_norm_train"), mean, var
+    return Tensor.from_op(y, parents, fresh_vjp(vjp), "batch_norm_train"), mean, var
 
 
 def _update_moving_after(result, moving):
@@ -342,7 +362,7 @@ def _sparse_softmax_cross_entropy_native(z, target):
             g = np.ascontiguousarray(g, dtype=p.dtype)
         kernels.xent_backward(p, labels, g, gz)
         return (gz,)
-    return Tensor.from_op(loss, (z,), vjp, "softmax_cross_entropy")
+    return Tensor.from_op(loss, (z,), fresh_vjp(vjp), "softmax_cross_entropy")
 
 
 def sigmoid_binary_cross_entropy(logits, target, label_smoothing: float = 0.0) -> Tensor:

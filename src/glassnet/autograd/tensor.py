@@ -198,12 +198,19 @@ class Tensor:
         # NOTE: leaves (variables, inputs) take their gradient as soon as a VJP yields it;
         # only the op nodes are sorted, which halves the walk for a layer stack.
         order = _topological_order(self)
-        grads = {id(self): grad}
+        grads, owned = {id(self): grad}, set()
         for node in order:
-            g = grads.pop(id(node), None)
+            key = id(node)
+            g = grads.pop(key, None)
             if g is None:
                 continue
-            parent_grads = node._vjp(g)
+            vjp = node._vjp
+            GRAD_OWNED[0] = key in owned
+            try:
+                parent_grads = vjp(g)
+            finally:
+                GRAD_OWNED[0] = False
+            fresh = getattr(vjp, "fresh", False)
             parents = node._parents
             if not retain_graph:
                 node._vjp, node._parents = _freed_vjp, ()
@@ -215,11 +222,31 @@ class Tensor:
                 if parent._vjp is None:
                     parent._accumulate_grad(pg)
                     continue
-                key = id(parent)
-                previous = grads.get(key)
-                grads[key] = pg if previous is None else previous + pg
+                pkey = id(parent)
+                previous = grads.get(pkey)
+                if previous is None:
+                    grads[pkey] = pg
+                    if fresh and pg is not g:
+                        owned.add(pkey)
+                else:
+                    grads[pkey] = previous + pg
+                    owned.add(pkey)
 
     # Operator dunders are attached at the bottom of ops.py (one sanctioned cycle).
+
+
+# True while the VJP now running was handed a gradient that nothing else references: an
+# array a `fresh` VJP allocated for this one parent, or a sum made by backward(). Such a VJP
+# may overwrite it (fused.dense applies the ReLU derivative in place: one activation-sized
+# array less at the peak of a step).
+GRAD_OWNED = [False]
+
+
+def fresh_vjp(vjp):
+    """Mark `vjp` as returning newly allocated gradients, one per parent, that nothing else
+    references; backward() then lets the parent's VJP overwrite them (see GRAD_OWNED)."""
+    vjp.fresh = True
+    return vjp
 
 
 def _freed_vjp(g):
