@@ -3,8 +3,8 @@
 Every kernel has a NumPy twin at its call site; these tests run both on the same inputs.
 Optimizer updates must be bit-identical (same float operations, same order); batch norm and
 ReLU too on 2-D float32/float64 batches; softmax cross-entropy to a few ulps (glibc's exp vs
-NumPy's). Without the built extension the whole module is skipped, except on CI, which must
-build it.
+NumPy's). Without the built extension the whole module is skipped, except where
+GLASSNET_REQUIRE_NATIVE=1 (set by .ci/run, which must build it).
 """
 import os
 
@@ -16,9 +16,9 @@ from glassnet import native
 from glassnet.autograd import Tensor, Variable, fused, gradcheck
 
 if not native.available():
-    if os.environ.get("CI"):
-        pytest.fail("CI must build glassnet._native (pip install -e . with gcc)",
-                    pytrace=False)
+    if os.environ.get("GLASSNET_REQUIRE_NATIVE") == "1":
+        pytest.fail("GLASSNET_REQUIRE_NATIVE=1 but glassnet._native is not built "
+                    "(pip install -e . needs gcc and the Python headers)", pytrace=False)
     pytest.skip("glassnet._native is not built (no C compiler at install time)",
                 allow_module_level=True)
 
@@ -233,3 +233,13 @@ def test_set_enabled_without_build_is_an_error(monkeypatch):
         native.set_enabled(True)
     native.set_enabled(False)
     assert not native.enabled()
+
+
+def test_environment_variable_switches_kernels_off():
+    import subprocess
+    import sys
+    code = "import glassnet.native as n; print(n.available(), n.enabled())"
+    env = {**os.environ, "GLASSNET_NATIVE": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "False"]
