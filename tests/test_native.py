@@ -150,17 +150,40 @@ def test_batch_norm_falls_back_on_broadcast_gradient_and_float16():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_relu_dense_backward_matches_numpy(dtype):
+def test_relu_dense_forward_and_backward_match_numpy(dtype):
+    """bias + ReLU in one pass forward; the ReLU derivative (in place in the owned gradient
+    of the inner layer) and the bias gradient in one pass backward."""
     def run():
         rng = np.random.default_rng(6)
         x = Tensor(rng.standard_normal((9, 5)).astype(dtype), requires_grad=True)
-        k, b = Variable(rng.standard_normal((5, 4)).astype(dtype)), Variable(np.zeros(4, dtype))
-        y = fused.dense(x, k, b, "relu")
-        y.backward(rng.standard_normal((9, 4)).astype(dtype))
-        return y.data, x.grad, k.grad, b.grad
+        k1, b1 = (Variable(rng.standard_normal(s).astype(dtype)) for s in ((5, 4), (4,)))
+        k2, b2 = (Variable(rng.standard_normal(s).astype(dtype)) for s in ((4, 3), (3,)))
+        h = fused.dense(x, k1, b1, "relu")
+        y = fused.dense(h, k2, b2, "relu")
+        y.backward(rng.standard_normal((9, 3)).astype(dtype))
+        return h.data, y.data, x.grad, k1.grad, b1.grad, k2.grad, b2.grad
     fast, slow = _both(run)
+    assert np.any(fast[0] == 0) and np.any(fast[0] > 0)  # both sides of the ReLU are hit
     for a, c in zip(fast, slow):
         np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_rows_matches_numpy(dtype):
+    from glassnet.autograd import ops
+
+    def run():
+        rng = np.random.default_rng(9)
+        z = Tensor(rng.standard_normal((6, 7)).astype(dtype) * 5, requires_grad=True)
+        y = ops.softmax(z)
+        y.backward(rng.standard_normal((6, 7)).astype(dtype))
+        return y.data, z.grad
+    fast, slow = _both(run)
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(fast[0].sum(axis=1), 1.0, rtol=tol)
+    assert ops.softmax(Tensor(np.ones((2, 3), "float16"))).dtype == np.float16  # fallback
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -298,27 +298,118 @@ static PyObject *py_bn_backward(PyObject *self, PyObject *args) {
 
 /* ------------------------------------------------------------------ activations --- */
 
-/* out = g * (y > 0): the ReLU derivative read from the output, as fused.py _relu_bwd. */
+/* out = g * (y > 0): the ReLU derivative read from the output, as fused.py _relu_bwd; with
+ * `colsum` (C values), also the bias gradient colsum = sum over rows of out, as
+ * np.add.reduce(out, axis=0): rows added in order.                                        */
 #define RELU_BWD_LOOP(T)                                                                   \
-    MULTIVERSION static void relu_backward_##T(Py_ssize_t n, const T *g, const T *y,      \
-                                               T *out) {                                  \
-        for (Py_ssize_t i = 0; i < n; i++) out[i] = g[i] * (T)(y[i] > 0);                  \
+    MULTIVERSION static void relu_backward_##T(Py_ssize_t n, Py_ssize_t c, const T *g,    \
+                                               const T *y, T *out, T *colsum) {           \
+        if (!colsum) {                                                                     \
+            for (Py_ssize_t i = 0; i < n; i++) out[i] = g[i] * (T)(y[i] > 0);              \
+            return;                                                                        \
+        }                                                                                  \
+        for (Py_ssize_t j = 0; j < c; j++) {                                               \
+            out[j] = g[j] * (T)(y[j] > 0);                                                 \
+            colsum[j] = out[j];                                                            \
+        }                                                                                  \
+        for (Py_ssize_t i = c; i < n; i += c)                                              \
+            for (Py_ssize_t j = 0; j < c; j++) {                                           \
+                out[i + j] = g[i + j] * (T)(y[i + j] > 0);                                 \
+                colsum[j] += out[i + j];                                                   \
+            }                                                                              \
     }
 RELU_BWD_LOOP(float)
 RELU_BWD_LOOP(double)
 
 static PyObject *py_relu_backward(PyObject *self, PyObject *args) {
-    PyObject *og, *oy, *oout;
-    if (!PyArg_ParseTuple(args, "OOO:relu_backward", &og, &oy, &oout)) return NULL;
+    PyObject *og, *oy, *oout, *ocolsum = Py_None;
+    if (!PyArg_ParseTuple(args, "OOO|O:relu_backward", &og, &oy, &oout, &ocolsum)) return NULL;
     Buffers b = {.count = 0, .dtype = 0};
-    Py_ssize_t n;
+    Py_ssize_t n, c = 0;
     void *g = acquire(&b, og, "g", -1, &n), *y = g ? acquire(&b, oy, "y", n, NULL) : NULL;
     void *out = y ? acquire(&b, oout, ">out", n, NULL) : NULL;
+    void *colsum = NULL;
+    if (out && ocolsum != Py_None) {
+        colsum = acquire(&b, ocolsum, ">colsum", -1, &c);
+        if (colsum && (c <= 0 || n % c != 0 || n == 0)) {
+            PyErr_SetString(PyExc_ValueError, "relu_backward: g must hold rows * C values");
+            colsum = NULL;
+        }
+    }
+    if (!out || (ocolsum != Py_None && !colsum)) { release(&b); return NULL; }
+    if (b.dtype == 'f')
+        relu_backward_float(n, c, g, y, out, colsum);
+    else
+        relu_backward_double(n, c, g, y, out, colsum);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* z = max(z + bias, 0) in place, as fused.py dense: `z += bias` then `np.maximum(z, 0)`
+ * (NaN stays NaN). */
+#define BIAS_RELU_LOOP(T)                                                                  \
+    MULTIVERSION static void bias_relu_##T(Py_ssize_t n, Py_ssize_t c, T *z,              \
+                                           const T *bias) {                               \
+        for (Py_ssize_t i = 0; i < n; i += c)                                              \
+            for (Py_ssize_t j = 0; j < c; j++) {                                           \
+                T v = z[i + j] + bias[j];                                                  \
+                z[i + j] = v < 0 ? (T)0 : v;                                               \
+            }                                                                              \
+    }
+BIAS_RELU_LOOP(float)
+BIAS_RELU_LOOP(double)
+
+static PyObject *py_bias_relu(PyObject *self, PyObject *args) {
+    PyObject *oz, *obias;
+    if (!PyArg_ParseTuple(args, "OO:bias_relu", &oz, &obias)) return NULL;
+    Buffers b = {.count = 0, .dtype = 0};
+    Py_ssize_t n, c = 0;
+    void *z = acquire(&b, oz, ">z", -1, &n);
+    void *bias = z ? acquire(&b, obias, "bias", -1, &c) : NULL;
+    if (bias && (c <= 0 || n % c != 0 || n == 0)) {
+        PyErr_SetString(PyExc_ValueError, "bias_relu: z must hold rows * C values");
+        bias = NULL;
+    }
+    if (!bias) { release(&b); return NULL; }
+    if (b.dtype == 'f')
+        bias_relu_float(n, c, z, bias);
+    else
+        bias_relu_double(n, c, z, bias);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* Row-wise softmax of (N, K) values, as ops.softmax: e = exp(z - max z); out = e / sum e. */
+#define SOFTMAX_LOOP(T, EXP)                                                               \
+    static void softmax_rows_##T(Py_ssize_t rows, Py_ssize_t k, const T *z, T *out) {     \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                            \
+            const T *zi = z + i * k;                                                       \
+            T *oi = out + i * k, mx = zi[0], s = 0;                                        \
+            for (Py_ssize_t j = 1; j < k; j++) mx = zi[j] > mx || zi[j] != zi[j] ? zi[j] : mx; \
+            for (Py_ssize_t j = 0; j < k; j++) { oi[j] = EXP(zi[j] - mx); s += oi[j]; }    \
+            for (Py_ssize_t j = 0; j < k; j++) oi[j] = oi[j] / s;                          \
+        }                                                                                  \
+    }
+SOFTMAX_LOOP(float, expf)
+SOFTMAX_LOOP(double, exp)
+
+static PyObject *py_softmax_rows(PyObject *self, PyObject *args) {
+    PyObject *oz, *oout;
+    Py_ssize_t k;
+    if (!PyArg_ParseTuple(args, "OnO:softmax_rows", &oz, &k, &oout)) return NULL;
+    Buffers b = {.count = 0, .dtype = 0};
+    Py_ssize_t n;
+    void *z = acquire(&b, oz, "z", -1, &n);
+    if (z && (k <= 0 || n % k != 0 || n == 0)) {
+        PyErr_SetString(PyExc_ValueError, "softmax_rows: z must hold rows * k values");
+        z = NULL;
+    }
+    void *out = z ? acquire(&b, oout, ">out", n, NULL) : NULL;
     if (!out) { release(&b); return NULL; }
     if (b.dtype == 'f')
-        relu_backward_float(n, g, y, out);
+        softmax_rows_float(n / k, k, z, out);
     else
-        relu_backward_double(n, g, y, out);
+        softmax_rows_double(n / k, k, z, out);
     release(&b);
     Py_RETURN_NONE;
 }
@@ -439,7 +530,10 @@ static PyMethodDef methods[] = {
     {"xent_backward", py_xent_backward, METH_VARARGS,
      "xent_backward(p, labels, g, gz): gz = (p - onehot(labels)) * g[:, None]."},
     {"relu_backward", py_relu_backward, METH_VARARGS,
-     "relu_backward(g, y, out): out = g * (y > 0)."},
+     "relu_backward(g, y, out[, colsum]): out = g * (y > 0) [, colsum = out.sum(axis=0)]."},
+    {"bias_relu", py_bias_relu, METH_VARARGS, "bias_relu(z, bias): z = max(z + bias, 0)."},
+    {"softmax_rows", py_softmax_rows, METH_VARARGS,
+     "softmax_rows(z, k, out): softmax over the last axis of k values."},
     {NULL, NULL, 0, NULL},
 };
 

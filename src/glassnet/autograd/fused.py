@@ -33,19 +33,35 @@ def _relu_bwd(g, y):
     return g * (y > 0)  # NOTE: 2.5x faster than np.where(y > 0, g, 0) on small batches
 
 
-def _relu_bwd_inplace(g, y):
-    """`_relu_bwd` written into g, which backward() says this VJP owns (GRAD_OWNED)."""
+def _relu_backward(g, y, owned, bias):
+    """(g * (y > 0), bias gradient or None): written into g when backward() says this VJP
+    owns it (GRAD_OWNED); the compiled kernel also sums the columns for the bias."""
     kernels = native.kernels
     if kernels is not None:
+        out = g if owned else np.empty_like(y)
+        gb = None
+        if bias is not None:
+            gb = _grad_target(bias)
+            gb = np.empty(y.shape[-1], y.dtype) if gb is None else gb
         try:
-            kernels.relu_backward(g, y, g)
-            return g
+            kernels.relu_backward(g, y, out, gb)
+            return out, gb
         except (TypeError, ValueError, BufferError):
-            pass
-    if g.dtype != np.result_type(g, y) or not g.flags.writeable:
-        return g * (y > 0)
-    g *= y > 0
-    return g
+            pass  # mixed dtypes or a strided g: NumPy below, the bias sum by the caller
+    if owned and g.dtype == np.result_type(g, y) and g.flags.writeable:
+        g *= y > 0
+        return g, None
+    return _relu_bwd(g, y), None
+
+
+def _bias_relu(z, bias):
+    """z = max(z + bias, 0) in place: one compiled pass instead of two NumPy calls."""
+    try:
+        native.kernels.bias_relu(z, bias)
+        return z
+    except (TypeError, ValueError, BufferError):  # e.g. a float64 bias on float32 inputs
+        z += bias
+        return _relu_fwd(z)
 
 
 def _sigmoid_fwd(z):
@@ -106,28 +122,32 @@ def dense(x, kernel, bias=None, activation=None) -> Tensor:
     INPLACE_ACTIVATIONS. x may have any number of leading axes (Keras Dense semantics)."""
     x = tensor(x)
     z = np.matmul(x.data, kernel.data)
-    if bias is not None:
-        z += bias.data
     fwd_bwd = INPLACE_ACTIVATIONS[activation] if activation else None
-    y = fwd_bwd[0](z) if fwd_bwd else z
+    if bias is not None and activation == "relu" and native.kernels is not None:
+        y = _bias_relu(z, bias.data)
+    else:
+        if bias is not None:
+            z += bias.data
+        y = fwd_bwd[0](z) if fwd_bwd else z
     parents = (x, kernel) if bias is None else (x, kernel, bias)
 
     def vjp(g):
+        gx = gk = gb = None
+        want_gb = bias is not None and bias.requires_grad
         if fwd_bwd is None:
             gz = g
-        elif fwd_bwd[1] is _relu_bwd and GRAD_OWNED[0]:
-            gz = _relu_bwd_inplace(g, y)
+        elif activation == "relu":
+            gz, gb = _relu_backward(g, y, GRAD_OWNED[0], bias if want_gb else None)
         else:
             gz = fwd_bwd[1](g, y)
         gz2 = gz.reshape(-1, gz.shape[-1])
-        gx = gk = gb = None
         if x.requires_grad:
             gx = np.matmul(gz, kernel.data.T)
         if kernel.requires_grad:
             # NOTE: written straight into the optimizer's packed gradient buffer when free:
             # saves a copy of every kernel gradient per step.
             gk = np.matmul(x.data.reshape(-1, x.shape[-1]).T, gz2, out=_grad_target(kernel))
-        if bias is not None and bias.requires_grad:
+        if want_gb and gb is None:
             gb = np.add.reduce(gz2, axis=0, out=_grad_target(bias))
         return (gx, gk) if bias is None else (gx, gk, gb)
     return Tensor.from_op(y, parents, fresh_vjp(vjp), f"dense_{activation or 'linear'}")

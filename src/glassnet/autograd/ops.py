@@ -10,6 +10,7 @@ import builtins
 
 import numpy as np
 
+from .. import native
 from .tensor import Tensor, as_array, is_scalar
 
 
@@ -228,14 +229,28 @@ def logsumexp(x, axis=-1, keepdims=False) -> Tensor:
 def softmax(x, axis=-1) -> Tensor:
     """softmax(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x)."""
     x = tensor(x)
-    y = x.data - np.max(x.data, axis=axis, keepdims=True)
-    np.exp(y, out=y)
-    y /= y.sum(axis=axis, keepdims=True)
+    y = _softmax_native(x.data, axis) if native.kernels is not None else None
+    if y is None:
+        y = x.data - np.max(x.data, axis=axis, keepdims=True)
+        np.exp(y, out=y)
+        y /= y.sum(axis=axis, keepdims=True)
 
     def vjp(g):
         gy = g * y
         return (gy - y * gy.sum(axis=axis, keepdims=True),)
     return Tensor.from_op(y, (x,), vjp, "softmax")
+
+
+def _softmax_native(data, axis):
+    """Softmax over the last axis in one compiled pass, or None where it does not apply."""
+    if axis not in (-1, data.ndim - 1) or data.dtype.kind != "f":
+        return None
+    out = np.empty_like(data)
+    try:
+        native.kernels.softmax_rows(data, data.shape[-1], out)
+        return out
+    except (TypeError, ValueError, BufferError):  # float16, strided or empty
+        return None
 
 
 def log_softmax(x, axis=-1) -> Tensor:

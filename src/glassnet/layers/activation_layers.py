@@ -244,8 +244,8 @@ class Softmax(_SameShape, Layer):
             positions get a large negative logit (-1e9, -3e4 in float16), hence ~0.
 
     Example:
-        >>> Softmax()(np.array([[1.0, 2.0, 1.0]])).numpy()
-        array([[0.21194156, 0.5761169 , 0.21194156]], dtype=float32)
+        >>> Softmax()(np.array([[1.0, 2.0, 1.0]])).numpy().round(6)
+        array([[0.211942, 0.576117, 0.211942]], dtype=float32)
     """
 
     def __init__(self, axis=-1, **kwargs):
