@@ -228,6 +228,12 @@ class Mean(Metric):
             self.total += values * weight
             self.count += weight
             return
+        if sample_weight is None and type(values) is np.ndarray and values.ndim == 1:
+            # NOTE: per-batch accuracy in fit: one value per sample, summed in float64
+            # without a float64 copy
+            self.total += float(np.add.reduce(values, dtype=np.float64))
+            self.count += values.shape[0]
+            return
         values, weight = _samplewise(_np(values, np.float64), sample_weight, np.mean)
         self.total += float(np.sum(values))
         if weight is not None:
@@ -263,7 +269,7 @@ class MeanMetricWrapper(Mean):
     def update_state(self, y_true, y_pred, sample_weight=None):
         with no_grad():
             values = self._fn(_np(y_true), _np(y_pred), **self._fn_kwargs)
-        super().update_state(_np(values, np.float64), sample_weight)
+        super().update_state(_np(values), sample_weight)
 
     def get_config(self) -> dict:
         config = {**super().get_config(), **self._fn_kwargs}

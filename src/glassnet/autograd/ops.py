@@ -283,10 +283,26 @@ def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
 
 def mean(x, axis=None, keepdims=False) -> Tensor:
     x = tensor(x)
+    if axis is None and not keepdims and x.data.dtype.kind == "f" and x.data.itemsize >= 4 \
+            and x.data.size:
+        return _mean_all(x)
     y = np.mean(x.data, axis=axis, keepdims=keepdims)
     count = x.data.size // builtins.max(np.size(y), 1) if x.data.size else 1
     return Tensor.from_op(y, (x,),
                           lambda g: (_expand(g / count, x.shape, axis, keepdims),), "mean")
+
+
+def _mean_all(x) -> Tensor:
+    """mean over every element (the loss reduction), as np.mean but a third of the calls;
+    its VJP is a contiguous array, which the fused loss VJPs take without a copy."""
+    data = x.data
+    y = np.add.reduce(data, axis=None) / data.dtype.type(data.size)
+
+    def vjp(g):
+        out = np.empty(data.shape, np.result_type(g, data.dtype))
+        out.fill(g / data.size)
+        return (out,)
+    return Tensor.from_op(y, (x,), vjp, "mean")
 
 
 def var(x, axis=None, keepdims=False) -> Tensor:

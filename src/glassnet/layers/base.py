@@ -323,7 +323,7 @@ class Layer:
             )
 
     def __call__(self, inputs, training=None, **kwargs):
-        if type(inputs) is not Tensor:
+        if type(inputs) is not Tensor and type(inputs) is not np.ndarray:
             symbolic = _symbolic_call(self, inputs, training, kwargs)
             if symbolic is not None:
                 return symbolic

@@ -386,8 +386,8 @@ class Trainer:
 class _BlasThreadTuner:
     """Picks the BLAS thread count for one (model, batch size) by measuring it.
 
-    Small products always get 1 thread. For larger ones, the first steps alternate between 1
-    thread and the library default and keep the faster (median of 3 each); the choice is
+    Small products always get 1 thread. For larger ones, the first steps alternate between
+    the library default and 1 thread and keep the faster (median of 3 each); the choice is
     re-measured every 30 s, so a competitor that starts or stops later is noticed. Measuring
     beats guessing: idle thread pools of other programs make a machine look busy without
     slowing a second BLAS thread down, while a real competitor makes it 5x slower.
@@ -408,7 +408,9 @@ class _BlasThreadTuner:
             if now - self.decided_at < self.REPROBE_AFTER_S:
                 return self.choice
             self.choice = None
-        return 1 if len(self.samples[1]) <= len(self.samples[0]) else 0
+        # the default first: a first step at 1 thread would make a large model's first
+        # step (the one users wait for) up to twice as slow
+        return 0 if len(self.samples[0]) <= len(self.samples[1]) else 1
 
     def record(self, threads, seconds, now):
         if self.fixed is not None or self.choice is not None:
