@@ -1,5 +1,6 @@
 """Sequential models and the training loop: the users' snippets, Keras semantics, errors."""
 import io
+import os
 import contextlib
 
 import numpy as np
@@ -345,6 +346,24 @@ def test_blas_thread_control_round_trips_and_fit_restores_it():
     assert backend.blas_threads_for(32 * 4 * 3) == 1
 
 
+@pytest.mark.parametrize("setting", ["", "default"])
+def test_allocator_policy_applies_with_the_first_model_unless_opted_out(setting):
+    """glibc keeps freed step memory (no page faults in the next step); `import glassnet`
+    alone changes nothing and GLASSNET_MALLOC=default opts out."""
+    import subprocess
+    import sys
+    code = ("import ctypes, glassnet as gn; from glassnet import backend;"
+            "assert backend._allocator_state['tuned'] is None, 'import must not tune';"
+            "gn.Sequential([gn.layers.Dense(2)]);"
+            "print(backend._allocator_state['tuned'],"
+            " hasattr(ctypes.CDLL(None), 'gnu_get_libc_version'))")
+    env = dict(os.environ, GLASSNET_MALLOC=setting)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    tuned, glibc = out[0] == "True", out[1] == "True"
+    assert tuned == (glibc and setting != "default"), out
+
+
 def test_steps_per_epoch_and_batch_size_validation():
     x, y = blobs()
     model = compiled_model()
@@ -383,20 +402,30 @@ def test_blas_thread_tuner_keeps_the_faster_setting_and_reprobes():
     from glassnet.training.trainer import _BlasThreadTuner
     small = _BlasThreadTuner(10)
     assert small.next_threads(0.0) == 1
+    probe_steps = _BlasThreadTuner.RUN * len(_BlasThreadTuner.PLAN)
+
+    def probe(tuner, cost, now, first=None):
+        seen = []
+        for i in range(probe_steps):
+            threads = tuner.next_threads(now)
+            seen.append(threads)
+            # the first step of each run pays for the thread switch (and the very first
+            # one for building the model): it must not decide anything
+            slow = 0.5 if i % tuner.RUN == 0 else 0.0
+            tuner.record(threads, cost[threads] + slow, now)
+            now += 0.01
+        return seen, now
+
     tuner = _BlasThreadTuner(2 ** 30)
-    cost = {1: 0.010, 0: 0.004}  # the library default (0) is faster here
-    now = 0.0
-    for _ in range(6):
-        threads = tuner.next_threads(now)
-        tuner.record(threads, cost[threads], now)
-        now += 0.01
+    seen, now = probe(tuner, {1: 0.010, 0: 0.004}, 0.0)  # the default (0) is faster here
+    assert seen[0] == 0, "the first step of a model runs the library default"
     assert tuner.choice == 0 and tuner.next_threads(now) == 0
     now += tuner.REPROBE_AFTER_S + 1
-    cost = {1: 0.002, 0: 0.009}  # a competitor appeared: one thread is now faster
-    for _ in range(6):
-        threads = tuner.next_threads(now)
-        tuner.record(threads, cost[threads], now)
-    assert tuner.choice == 1
+    _, now = probe(tuner, {1: 0.002, 0: 0.009}, now)  # a competitor: one thread is faster
+    assert tuner.choice == 1 and tuner.next_threads(now) == 1
+    now += tuner.REPROBE_AFTER_S + 1
+    _, now = probe(tuner, {1: 0.0098, 0: 0.0100}, now)  # a tie is noise: keep the default
+    assert tuner.choice == 0
 
 
 def test_weight_lists_follow_structure_changes():

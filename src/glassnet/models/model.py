@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..autograd.variable import structure_changed
 from ..layers.base import Layer, shape_str
 from ..training.trainer import Trainer
@@ -37,6 +38,7 @@ class Model(Trainer, Layer):
         Layer.__init__(self, trainable=kwargs.pop("trainable", True),
                        name=kwargs.pop("name", None), dtype=kwargs.pop("dtype", None),
                        **kwargs)
+        backend.tune_allocator()
 
     def __setattr__(self, name, value):
         # Track sublayers assigned as attributes (subclassed models), as Keras does.

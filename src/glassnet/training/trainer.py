@@ -386,19 +386,25 @@ class Trainer:
 class _BlasThreadTuner:
     """Picks the BLAS thread count for one (model, batch size) by measuring it.
 
-    Small products always get 1 thread. For larger ones, the first steps alternate between
-    the library default and 1 thread and keep the faster (median of 3 each); the choice is
-    re-measured every 30 s, so a competitor that starts or stops later is noticed. Measuring
-    beats guessing: idle thread pools of other programs make a machine look busy without
-    slowing a second BLAS thread down, while a real competitor makes it 5x slower.
+    Small products always get 1 thread. For larger ones, the first steps run the library
+    default and 1 thread in alternating runs (default, 1, default, 1; RUN steps each); the
+    first step of a run is not counted, since it pays for the switch (waking or parking
+    the worker threads) and, for the very first step, for building the model. One thread
+    is kept only when it is clearly faster (median below MARGIN x the default's): on an
+    idle machine the two are close for mid-sized products and noise must not flip the
+    choice, while a real competitor for the cores makes the default 2-50x slower. The
+    choice is re-measured every REPROBE_AFTER_S, so a competitor that starts or stops
+    later is noticed. Measuring beats guessing: idle thread pools of other programs make a
+    machine look busy without slowing a second BLAS thread down.
     """
 
-    PROBES, REPROBE_AFTER_S = 3, 30.0
+    RUN, MARGIN, REPROBE_AFTER_S = 4, 0.9, 30.0
+    PLAN = (0, 1, 0, 1)  # thread settings of the probe runs (0: the library default)
 
     def __init__(self, largest_product_macs):
         self.fixed = 1 if largest_product_macs < backend.BLAS_SINGLE_THREAD_BELOW else None
         self.samples = {1: [], 0: []}
-        self.choice, self.decided_at = None, 0.0
+        self.choice, self.decided_at, self.probe_step = None, 0.0, 0
 
     def next_threads(self, now):
         """Thread count for the next step: 1, or 0 for the library default."""
@@ -407,19 +413,21 @@ class _BlasThreadTuner:
         if self.choice is not None:
             if now - self.decided_at < self.REPROBE_AFTER_S:
                 return self.choice
-            self.choice = None
+            self.choice, self.probe_step = None, 0
         # the default first: a first step at 1 thread would make a large model's first
         # step (the one users wait for) up to twice as slow
-        return 0 if len(self.samples[0]) <= len(self.samples[1]) else 1
+        return self.PLAN[self.probe_step // self.RUN]
 
     def record(self, threads, seconds, now):
         if self.fixed is not None or self.choice is not None:
             return
-        self.samples[threads].append(seconds)
-        if min(len(v) for v in self.samples.values()) >= self.PROBES:
+        if self.probe_step % self.RUN:
+            self.samples[threads].append(seconds)
+        self.probe_step += 1
+        if self.probe_step == self.RUN * len(self.PLAN):
             one, default = (float(np.median(self.samples[k])) for k in (1, 0))
-            self.choice, self.decided_at = (1 if one < default else 0), now
-            self.samples = {1: [], 0: []}
+            self.choice = 1 if one < self.MARGIN * default else 0
+            self.decided_at, self.samples = now, {1: [], 0: []}
 
 
 class _BlasScope:
