@@ -45,7 +45,7 @@ FRAMEWORKS = {
     "glassnet": Framework("glassnet (train_on_batch)", "glassnet", {}),
     "glassnet-step": Framework("glassnet (step)", "glassnet", {}, ("train", "infer")),
     "numpy": Framework("NumPy floor", "numpy", {}),
-    "gemm": Framework("GEMMs only", "numpy", {}, ("train",)),
+    "gemm": Framework("GEMMs only", "numpy", {}, ("train", "fit")),
     "torch": Framework("PyTorch eager", "torch", {}),
     "torch-compile": Framework("PyTorch compile", "torch", {}, ("train",)),
     "jax": Framework("JAX jit", "jax", {"JAX_PLATFORMS": "cpu"}),
@@ -57,7 +57,9 @@ MODE_LABELS = {"infer": {"glassnet": "glassnet (predict_on_batch)",
                          "glassnet-step": "glassnet (call under no_grad)"},
                "fit": {"glassnet": "glassnet (fit)"}}
 GLASSNET = ("glassnet", "glassnet-step")
-NOT_PEERS = GLASSNET + ("gemm",)  # never the "fastest peer"
+# The peers of the issue's goal (PyTorch eager and compile, JAX jit, Keras 3); the NumPy
+# floor and the GEMMs are references with their own ratio columns, never the "fastest peer".
+NOT_PEERS = GLASSNET + ("gemm", "numpy")
 QUICK_FIT_SAMPLES = 2000
 QUICK_ONCE = ("torch-compile",)  # --quick runs these in one case only (compiling takes 5-15 s)
 
@@ -185,7 +187,14 @@ def _wall(code: str, threads: int, reps: int) -> dict:
 
 
 def measure_imports(threads: int, reps: int) -> dict:
-    """Wall time of fresh interpreters importing each library, and glassnet's slowest modules."""
+    """Wall time of fresh interpreters importing each library, and glassnet's slowest modules.
+
+    glassnet's bytecode is compiled first, as `pip install` does for an installed package:
+    with PYTHONDONTWRITEBYTECODE set (or a read-only checkout), a source checkout would
+    otherwise recompile every module on every import and time the compiler.
+    """
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "glassnet")],
+                   env=child_env({}, threads), capture_output=True, check=False)
     full = "import glassnet as g; g.Sequential; g.layers.Dense; g.optimizers.Adam; g.losses"
     out = {"python -c pass": _wall("pass", threads, reps),
            "import glassnet": _wall("import glassnet", threads, reps),
@@ -229,10 +238,12 @@ print(json.dumps(dict(import_s=t1 - t0, build_s=t3 - t2, first_step_s=t4 - t3,
 """
 
 
-def measure_first_step(case: tuple, threads: int) -> dict:
-    """In a fresh process: import, build + compile + set_weights, first and later steps."""
-    proc = _run_py(FIRST_STEP.format(w=case[0], b=case[1]), threads)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def measure_first_step(case: tuple, threads: int, reps: int) -> dict:
+    """In `reps` fresh processes: import, build + compile + set_weights, first and later
+    steps; the median of each."""
+    runs = [json.loads(_run_py(FIRST_STEP.format(w=case[0], b=case[1]), threads)
+                       .stdout.strip().splitlines()[-1]) for _ in range(reps)]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"reps": reps}
 
 
 # ---- orchestration ----------------------------------------------------------------------
@@ -371,8 +382,8 @@ def run_rounds(wl, live: list, blocks: dict, handles: dict, out: dict, args) -> 
 
 
 def ratios(results: dict) -> dict:
-    """Per mode: glassnet / PyTorch eager, glassnet / fastest peer (lowest median) and,
-    for training steps, glassnet / GEMMs only.
+    """Per mode: glassnet / PyTorch eager, glassnet / fastest peer (lowest median),
+    glassnet / NumPy floor and, for training steps and epochs, glassnet / GEMMs only.
 
     Each ratio is the median over rounds of the ratio within a round: the two blocks ran
     seconds apart, so slow drifts in machine load cancel.
@@ -382,6 +393,7 @@ def ratios(results: dict) -> dict:
         peers = {fw: r[mode] for fw, r in results.items() if fw not in NOT_PEERS and mode in r}
         fastest = min(peers, key=lambda fw: peers[fw]["median_ms"]) if peers else None
         refs = {"vs_torch": peers.get("torch"), "vs_fastest": peers.get(fastest),
+                "vs_numpy": results.get("numpy", {}).get(mode),
                 "vs_gemm": results.get("gemm", {}).get(mode)}
         for gfw in GLASSNET:
             g = results.get(gfw, {}).get(mode)
@@ -400,8 +412,9 @@ def ratios(results: dict) -> dict:
 # ---- reporting --------------------------------------------------------------------------
 TITLES = {"train": "Training step (ms)", "infer": "Inference (ms)",
           "fit": "Fit epochs (s per epoch)"}
-RATIO_COLUMNS = (("vs_torch", "gn / torch"), ("vs_fastest", "gn / fastest"),
-                 ("vs_gemm", "gn / GEMMs"))
+RATIO_COLUMNS = (("vs_torch", "gn / torch"), ("vs_fastest", "gn / fastest peer"),
+                 ("vs_numpy", "gn / NumPy floor"), ("vs_gemm", "gn / GEMMs"))
+REFERENCE_OF = {"vs_numpy": "numpy", "vs_gemm": "gemm"}  # shown when that column ran
 
 
 def _cell(r: dict | None, scale: float = 1.0) -> str:
@@ -444,11 +457,13 @@ def _header(report: dict) -> list:
     legend = ("Times: median over rounds (min–max). Ratios: median over rounds of the ratio "
               "within each round, for glassnet (train_on_batch / predict_on_batch / fit), "
               "with glassnet (step / call) in brackets; the fastest peer is the column with "
-              "the lowest median other than glassnet and GEMMs only. GEMMs only: just the "
-              "matrix products of the training step (forward, kernel and input gradients). "
-              "—: not timed for this case (W5 is inference only; PyTorch compile and GEMMs "
-              "only time training steps; --quick compiles for one case only); n/a: failed "
-              "(see Notes).")
+              "the lowest median among PyTorch (eager, compile), JAX jit and Keras 3; the "
+              "NumPy floor and GEMMs only are references with ratio columns of their own. "
+              "GEMMs only: just the matrix products of the training step (forward, kernel "
+              "and input gradients); for a fit epoch, one step's products per batch. "
+              "—: not timed for this case (W5 is inference only; PyTorch compile times "
+              "training steps only, GEMMs only steps and epochs; --quick compiles for one "
+              "case only); n/a: failed (see Notes).")
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
     return [f"# glassnet benchmarks ({meta['date']})", "", machine, "",
             f"Versions: {versions}", "", legend, ""]
@@ -461,7 +476,7 @@ def _mode_table(report: dict, mode: str) -> list:
     if not cases or not fws:
         return []
     scale = 1e-3 if mode == "fit" else 1.0
-    ratio_cols = [(k, h) for k, h in RATIO_COLUMNS if k != "vs_gemm" or "gemm" in fws]
+    ratio_cols = [(k, h) for k, h in RATIO_COLUMNS if REFERENCE_OF.get(k) in (None, *fws)]
     head = ["case"] + [label(fw, mode) for fw in fws] + [h for _, h in ratio_cols]
     lines = [f"## {TITLES[mode]}", "", "| " + " | ".join(head) + " |",
              "|" + "---|" * len(head)]
@@ -495,12 +510,17 @@ def _startup_lines(report: dict) -> list:
 def _fresh_first_step_table(report: dict) -> list:
     if not report.get("first_step"):
         return []
-    lines = ["glassnet in a fresh process (train_on_batch):", "",
-             "| case | import glassnet+workloads (s) | build+compile (s) | first step (ms) "
-             "| later step (ms) |", "|---|---|---|---|---|"]
+    reps = next(iter(report["first_step"].values())).get("reps", 1)
+    lines = [f"glassnet in a fresh process (train_on_batch; median of {reps} processes): "
+             "build + compile is the model's construction with its weight initialisation, "
+             "`compile` and `set_weights`; the first step's extra time is first − later "
+             "step.", "",
+             "| case | import glassnet+workloads (s) | build+compile (ms) | first step (ms) "
+             "| later step (ms) | first step's extra (ms) |", "|---|---|---|---|---|---|"]
     for k, v in report["first_step"].items():
-        lines.append(f"| {k} | {v['import_s']:.3f} | {v['build_s']:.3f} | "
-                     f"{v['first_step_s'] * 1e3:.1f} | {v['steady_step_s'] * 1e3:.2f} |")
+        first, later = v["first_step_s"] * 1e3, v["steady_step_s"] * 1e3
+        lines.append(f"| {k} | {v['import_s']:.3f} | {v['build_s'] * 1e3:.0f} | "
+                     f"{first:.1f} | {later:.2f} | {first - later:.1f} |")
     return lines + [""]
 
 
@@ -623,7 +643,8 @@ def main(argv=None) -> dict:
         reps = 1 if args.quick else 5
         report["imports"] = measure_imports(args.threads, reps)
         train_cases = [(wl.name, b) for wl, b in cases if "train" in wl.modes]
-        report["first_step"] = {f"{w} b{b}": measure_first_step((w, b), args.threads)
+        report["first_step"] = {f"{w} b{b}": measure_first_step((w, b), args.threads,
+                                                                1 if args.quick else 3)
                                 for w, b in (train_cases[:1] if args.quick else train_cases)}
     meta["loadavg_end"] = _loadavg()
     meta["wall_s"] = round(time.perf_counter() - t_start, 1)

@@ -594,6 +594,12 @@ class GemmRunner(Runner):
         for a, b, out in self.products:
             np.matmul(a, b, out=out)
 
+    def fit_epoch(self):
+        """The GEMMs of one epoch: one step's products per batch (the floor of a fit)."""
+        x, _, batch = self.fit_data
+        for _ in range(0, len(x), batch):
+            self.train_step()
+
     def first_loss(self, mode, y):
         """No loss to compare: just one untimed step."""
         self.train_step()

@@ -42,4 +42,7 @@ def test_quick_run_writes_every_case(tmp_path):
     assert "train" in cases["W6"]["results"]["gemm"]
     assert "vs_gemm" in cases["W6"]["ratios"]["train"]["glassnet"]
     assert "fit" in cases["W7"]["results"]["glassnet"]
+    assert "fit" in cases["W7"]["results"]["gemm"]  # the GEMM floor of an epoch
+    w6 = cases["W6"]["ratios"]["train"]["glassnet"]
+    assert "vs_numpy" in w6 and "fastest" not in w6, "the NumPy floor is no peer"
     assert out.with_suffix(".md").read_text().startswith("# glassnet benchmarks")

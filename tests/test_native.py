@@ -45,7 +45,7 @@ def _both(fn):
 def _train_weights(optimizer_factory, dtype, steps=5):
     rng = np.random.default_rng(0)
     shapes = [(7, 5), (5,), (3,)]
-    variables = [Variable(rng.standard_normal(s).astype(dtype), name=f"v{i}")
+    variables = [Variable(rng.standard_normal(s), dtype=dtype, name=f"v{i}")
                  for i, s in enumerate(shapes)]
     opt = optimizer_factory()
     for _ in range(steps):
@@ -92,8 +92,8 @@ def _bn_step(dtype, gamma_on=True, beta_on=True, rows=16, channels=6, moving=Tru
     rng = np.random.default_rng(2)
     x = Tensor(rng.standard_normal((rows, channels)).astype(dtype) * 3 + 1,
                requires_grad=True)
-    gamma = Variable(rng.standard_normal(channels).astype(dtype)) if gamma_on else None
-    beta = Variable(rng.standard_normal(channels).astype(dtype)) if beta_on else None
+    gamma = Variable(rng.standard_normal(channels), dtype=dtype) if gamma_on else None
+    beta = Variable(rng.standard_normal(channels), dtype=dtype) if beta_on else None
     mm, mv = np.full(channels, 0.5, dtype), np.full(channels, 2.0, dtype)
     y, mean, var = fused.batch_norm_train(x, gamma, beta, epsilon=1e-3,
                                           moving=(mm, mv, 0.9) if moving else None)
@@ -149,6 +149,51 @@ def test_batch_norm_falls_back_on_broadcast_gradient_and_float16():
     assert y16.dtype == np.float16
 
 
+def _bn_inference(dtype, gamma_on, beta_on, shape=(7, 5)):
+    rng = np.random.default_rng(12)
+    channels = shape[-1]
+    x = Tensor(rng.standard_normal(shape).astype(dtype) * 3 + 1, requires_grad=True)
+    gamma = Variable(rng.standard_normal(channels), dtype=dtype) if gamma_on else None
+    beta = Variable(rng.standard_normal(channels), dtype=dtype) if beta_on else None
+    mm = Variable(rng.standard_normal(channels), dtype=dtype, trainable=False)
+    mv = Variable(rng.random(channels) + 0.5, dtype=dtype, trainable=False)
+    y = fused.batch_norm_inference(x, gamma, beta, mm, mv, epsilon=1e-3)
+    y.backward(rng.standard_normal(shape).astype(dtype))
+    return [y.data, x.grad] + [p.grad for p in (gamma, beta) if p is not None]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma_on,beta_on", [(True, True), (False, True), (True, False),
+                                              (False, False)])
+@pytest.mark.parametrize("shape", [(7, 5), (2, 3, 5), (5,)])
+def test_batch_norm_inference_matches_numpy(dtype, gamma_on, beta_on, shape):
+    fast, slow = _both(lambda: _bn_inference(dtype, gamma_on, beta_on, shape))
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_batch_norm_inference_numbers_gradcheck_and_fallbacks():
+    rng = np.random.default_rng(13)
+    xd = rng.standard_normal((6, 3))
+    f64 = dict(dtype="float64")
+    gamma, beta = Variable(np.arange(1.0, 4.0), **f64), Variable(np.ones(3), **f64)
+    mm = Variable(np.full(3, 0.5), trainable=False, **f64)
+    mv = Variable(np.full(3, 4.0), trainable=False, **f64)
+    y = fused.batch_norm_inference(Tensor(xd), gamma, beta, mm, mv, epsilon=1e-3)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y.data, (xd - 0.5) / np.sqrt(4.0 + 1e-3) * np.arange(1, 4) + 1,
+                               rtol=1e-12)
+    assert gradcheck(lambda a, g, b: fused.batch_norm_inference(a, g, b, mm, mv), xd,
+                     rng.standard_normal(3), rng.standard_normal(3))
+    x16 = Tensor(xd.astype("float16"))  # float16 inputs, float64 statistics: NumPy path
+    assert fused.batch_norm_inference(x16, None, None, mm, mv).dtype == np.float64
+    strided = Tensor(np.asfortranarray(rng.standard_normal((4, 3))))
+    np.testing.assert_allclose(
+        fused.batch_norm_inference(strided, gamma, beta, mm, mv).data,
+        fused.batch_norm_inference(Tensor(np.ascontiguousarray(strided.data)), gamma, beta,
+                                   mm, mv).data, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_relu_dense_forward_and_backward_match_numpy(dtype):
     """bias + ReLU in one pass forward; the ReLU derivative (in place in the owned gradient
@@ -156,8 +201,8 @@ def test_relu_dense_forward_and_backward_match_numpy(dtype):
     def run():
         rng = np.random.default_rng(6)
         x = Tensor(rng.standard_normal((9, 5)).astype(dtype), requires_grad=True)
-        k1, b1 = (Variable(rng.standard_normal(s).astype(dtype)) for s in ((5, 4), (4,)))
-        k2, b2 = (Variable(rng.standard_normal(s).astype(dtype)) for s in ((4, 3), (3,)))
+        k1, b1 = (Variable(rng.standard_normal(s), dtype=dtype) for s in ((5, 4), (4,)))
+        k2, b2 = (Variable(rng.standard_normal(s), dtype=dtype) for s in ((4, 3), (3,)))
         h = fused.dense(x, k1, b1, "relu")
         y = fused.dense(h, k2, b2, "relu")
         y.backward(rng.standard_normal((9, 3)).astype(dtype))
@@ -266,3 +311,17 @@ def test_environment_variable_switches_kernels_off():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["True", "False"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_float32_and_float64_batches_take_the_kernels(monkeypatch, dtype):
+    """The comparisons above mean something only if the kernels ran: count their calls."""
+    calls = []
+    for name in ("adam", "bn_forward", "bn_backward", "bn_inference", "relu_backward"):
+        kernel = getattr(native.kernels, name)
+        monkeypatch.setattr(native.kernels, name,
+                            lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
+    _train_weights(lambda: keras.optimizers.Adam(learning_rate=0.01), dtype, steps=1)
+    _bn_step(dtype)
+    _bn_inference(dtype, True, True)
+    assert {"adam", "bn_forward", "bn_backward", "bn_inference"} <= set(calls), calls

@@ -296,6 +296,61 @@ static PyObject *py_bn_backward(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Inference with the moving statistics, as autograd/fused.py batch_norm_inference:
+ *   inv_std = 1 / sqrt(var + eps);  scale = gamma * inv_std;  shift = -mean * scale + beta
+ *   y = x * scale + shift   (two roundings: FMA contraction is off)
+ * `scale` (C values) is left for the caller's VJP.                                        */
+#define BN_INF_LOOP(T, SQRT)                                                               \
+    MULTIVERSION static void bn_inference_##T(Py_ssize_t n, Py_ssize_t c, const T *x,     \
+                                              const T *gamma, const T *beta,              \
+                                              const T *mean, const T *var, T eps, T *y,   \
+                                              T *scale, T *shift) {                       \
+        for (Py_ssize_t j = 0; j < c; j++) {                                               \
+            T inv_std = (T)1 / SQRT(var[j] + eps);                                         \
+            scale[j] = gamma ? gamma[j] * inv_std : inv_std;                               \
+            shift[j] = -mean[j] * scale[j];                                                \
+            if (beta) shift[j] = shift[j] + beta[j];                                       \
+        }                                                                                  \
+        for (Py_ssize_t i = 0; i < n; i += c)                                              \
+            for (Py_ssize_t j = 0; j < c; j++) {                                           \
+                T h = x[i + j] * scale[j];                                                 \
+                y[i + j] = h + shift[j];                                                   \
+            }                                                                              \
+    }
+BN_INF_LOOP(float, sqrtf)
+BN_INF_LOOP(double, sqrt)
+
+static PyObject *py_bn_inference(PyObject *self, PyObject *args) {
+    PyObject *ox, *ogamma, *obeta, *omean, *ovar, *oy, *oscale, *oshift;
+    double eps;
+    if (!PyArg_ParseTuple(args, "OOOOOdOOO:bn_inference", &ox, &ogamma, &obeta, &omean, &ovar,
+                          &eps, &oy, &oscale, &oshift))
+        return NULL;
+    Buffers b = {.count = 0, .dtype = 0};
+    Py_ssize_t n = 0, c = 0;
+    void *x = acquire(&b, ox, "x", -1, &n);
+    void *mean = x ? acquire(&b, omean, "moving_mean", -1, &c) : NULL;
+    if (mean && (c <= 0 || n % c != 0 || n == 0)) {
+        PyErr_SetString(PyExc_ValueError, "bn_inference: x must hold rows * channels values");
+        mean = NULL;
+    }
+    void *var = mean ? acquire(&b, ovar, "moving_variance", c, NULL) : NULL;
+    void *y = var ? acquire(&b, oy, ">y", n, NULL) : NULL;
+    void *scale = y ? acquire(&b, oscale, ">scale", c, NULL) : NULL;
+    void *shift = scale ? acquire(&b, oshift, ">shift", c, NULL) : NULL;
+    void *gamma = NULL, *beta = NULL;
+    int ok = shift != NULL;
+    if (ok && ogamma != Py_None) ok = (gamma = acquire(&b, ogamma, "gamma", c, NULL)) != NULL;
+    if (ok && obeta != Py_None) ok = (beta = acquire(&b, obeta, "beta", c, NULL)) != NULL;
+    if (!ok) { release(&b); return NULL; }
+    if (b.dtype == 'f')
+        bn_inference_float(n, c, x, gamma, beta, mean, var, (float)eps, y, scale, shift);
+    else
+        bn_inference_double(n, c, x, gamma, beta, mean, var, eps, y, scale, shift);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------ activations --- */
 
 /* out = g * (y > 0): the ReLU derivative read from the output, as fused.py _relu_bwd; with
@@ -523,6 +578,9 @@ static PyMethodDef methods[] = {
     {"bn_forward", py_bn_forward, METH_VARARGS,
      "bn_forward(x, rows, gamma, beta, eps, y, xhat, mean, var, inv_std[, moving_mean, "
      "moving_variance, momentum]): batch-norm forward (and moving averages)."},
+    {"bn_inference", py_bn_inference, METH_VARARGS,
+     "bn_inference(x, gamma, beta, moving_mean, moving_variance, eps, y, scale, shift): "
+     "batch-norm inference; leaves the per-channel scale and shift."},
     {"bn_backward", py_bn_backward, METH_VARARGS,
      "bn_backward(g, xhat, gamma, inv_std, gx_or_None, sum_g, sum_gx, scale): batch-norm VJP."},
     {"xent_forward", py_xent_forward, METH_VARARGS,

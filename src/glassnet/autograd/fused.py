@@ -279,24 +279,42 @@ def _prod(shape) -> int:
     return n
 
 
+def _inverse_std(moving_variance, epsilon):
+    return 1.0 / np.sqrt(moving_variance.data + np.asarray(epsilon, moving_variance.dtype))
+
+
 def batch_norm_inference(x, gamma, beta, moving_mean, moving_variance, axis=-1,
                          epsilon=1e-3) -> Tensor:
     """y = (x - moving_mean) * gamma / sqrt(moving_variance + epsilon) + beta, one affine."""
     x = tensor(x)
-    red = _reduction_axes(x.ndim, axis)
-    pshape = _param_shape(x.shape, red)
-    inv_std = 1.0 / np.sqrt(moving_variance.data + np.asarray(epsilon, moving_variance.dtype))
-    scale = inv_std if gamma is None else gamma.data * inv_std
-    shift = -moving_mean.data * scale
-    if beta is not None:
-        shift = shift + beta.data
-    y = x.data * scale.reshape(pshape)
-    y += shift.reshape(pshape)
+    red = pshape = None
+    kernels = native.kernels
+    if kernels is not None and axis in (-1, x.ndim - 1):
+        # one compiled pass instead of eight small NumPy calls (same operations, same order)
+        y, scale = np.empty_like(x.data), np.empty(x.shape[-1], x.dtype)
+        try:
+            kernels.bn_inference(x.data, None if gamma is None else gamma.data,
+                                 None if beta is None else beta.data, moving_mean.data,
+                                 moving_variance.data, epsilon, y, scale, np.empty_like(scale))
+            red, pshape = tuple(range(x.ndim - 1)), (1,) * (x.ndim - 1) + scale.shape
+        except (TypeError, ValueError, BufferError):  # float16, mixed dtypes, strided x
+            pass
+    if red is None:
+        red = _reduction_axes(x.ndim, axis)
+        pshape = _param_shape(x.shape, red)
+        inv_std = _inverse_std(moving_variance, epsilon)
+        scale = inv_std if gamma is None else gamma.data * inv_std
+        shift = -moving_mean.data * scale
+        if beta is not None:
+            shift = shift + beta.data
+        y = x.data * scale.reshape(pshape)
+        y += shift.reshape(pshape)
     parents = tuple(p for p in (x, gamma, beta) if p is not None)
 
     def vjp(g):
         out = [g * scale.reshape(pshape) if x.requires_grad else None]
         if gamma is not None:
+            inv_std = _inverse_std(moving_variance, epsilon)
             xhat = (x.data - moving_mean.data.reshape(pshape)) * inv_std.reshape(pshape)
             out.append(np.sum(g * xhat, axis=red).reshape(gamma.shape))
         if beta is not None:
