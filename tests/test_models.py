@@ -420,12 +420,30 @@ def test_blas_thread_tuner_keeps_the_faster_setting_and_reprobes():
     seen, now = probe(tuner, {1: 0.010, 0: 0.004}, 0.0)  # the default (0) is faster here
     assert seen[0] == 0, "the first step of a model runs the library default"
     assert tuner.choice == 0 and tuner.next_threads(now) == 0
-    now += tuner.REPROBE_AFTER_S + 1
+    first_interval = tuner.interval
+    now += first_interval + 1
+    _, now = probe(tuner, {1: 0.010, 0: 0.004}, now)  # confirmed: measured less often
+    assert tuner.choice == 0 and tuner.interval == 2 * first_interval
+    now += tuner.interval + 1
     _, now = probe(tuner, {1: 0.002, 0: 0.009}, now)  # a competitor: one thread is faster
     assert tuner.choice == 1 and tuner.next_threads(now) == 1
-    now += tuner.REPROBE_AFTER_S + 1
+    assert tuner.interval == first_interval  # a change: measured again soon
+    now += tuner.interval + 1
     _, now = probe(tuner, {1: 0.0098, 0: 0.0100}, now)  # a tie is noise: keep the default
     assert tuner.choice == 0
+
+    # between measurements, steps that turn slow (a competitor arrived) trigger one at once
+    for _ in range(20):
+        tuner.record(tuner.next_threads(now), 0.0100, now)
+    assert tuner.next_threads(now) == 0 and tuner.choice == 0
+    for _ in range(20):
+        threads = tuner.next_threads(now)
+        if tuner.choice is None:
+            break
+        tuner.record(threads, 0.05, now)
+    assert tuner.choice is None, "a 5x slow-down starts a new measurement"
+    _, now = probe(tuner, {1: 0.02, 0: 0.05}, now)
+    assert tuner.choice == 1
 
 
 def test_weight_lists_follow_structure_changes():

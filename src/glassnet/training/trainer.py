@@ -392,26 +392,35 @@ class _BlasThreadTuner:
     the worker threads) and, for the very first step, for building the model. One thread
     is kept only when it is clearly faster (median below MARGIN x the default's): on an
     idle machine the two are close for mid-sized products and noise must not flip the
-    choice, while a real competitor for the cores makes the default 2-50x slower. The
-    choice is re-measured every REPROBE_AFTER_S, so a competitor that starts or stops
-    later is noticed. Measuring beats guessing: idle thread pools of other programs make a
-    machine look busy without slowing a second BLAS thread down.
+    choice, while a real competitor for the cores makes the default 2-50x slower.
+
+    The choice is measured again after `interval` seconds: 30 s at first, doubling (up to
+    10 min) each time the measurement confirms it, so a steady machine pays for few probe
+    steps at the slower setting. A competitor that starts later is noticed sooner: when
+    the steps at the chosen setting run SLOWER x slower than when it was chosen (a moving
+    average), the next step starts a new measurement. Measuring beats guessing: idle
+    thread pools of other programs make a machine look busy without slowing a second BLAS
+    thread down.
     """
 
-    RUN, MARGIN, REPROBE_AFTER_S = 4, 0.9, 30.0
+    RUN, MARGIN, SLOWER = 4, 0.9, 1.5
+    FIRST_INTERVAL_S, MAX_INTERVAL_S = 30.0, 600.0
     PLAN = (0, 1, 0, 1)  # thread settings of the probe runs (0: the library default)
 
     def __init__(self, largest_product_macs):
         self.fixed = 1 if largest_product_macs < backend.BLAS_SINGLE_THREAD_BELOW else None
         self.samples = {1: [], 0: []}
-        self.choice, self.decided_at, self.probe_step = None, 0.0, 0
+        self.choice = self.previous = None
+        self.decided_at, self.probe_step = 0.0, 0
+        self.interval, self.reference, self.recent = self.FIRST_INTERVAL_S, 0.0, 0.0
 
     def next_threads(self, now):
         """Thread count for the next step: 1, or 0 for the library default."""
         if self.fixed is not None:
             return self.fixed
         if self.choice is not None:
-            if now - self.decided_at < self.REPROBE_AFTER_S:
+            if now - self.decided_at < self.interval and \
+                    self.recent <= self.SLOWER * self.reference:
                 return self.choice
             self.choice, self.probe_step = None, 0
         # the default first: a first step at 1 thread would make a large model's first
@@ -419,14 +428,22 @@ class _BlasThreadTuner:
         return self.PLAN[self.probe_step // self.RUN]
 
     def record(self, threads, seconds, now):
-        if self.fixed is not None or self.choice is not None:
+        if self.fixed is not None:
+            return
+        if self.choice is not None:  # watch the chosen setting for a slow-down
+            self.recent += 0.2 * (seconds - self.recent)
             return
         if self.probe_step % self.RUN:
             self.samples[threads].append(seconds)
         self.probe_step += 1
         if self.probe_step == self.RUN * len(self.PLAN):
             one, default = (float(np.median(self.samples[k])) for k in (1, 0))
-            self.choice = 1 if one < self.MARGIN * default else 0
+            choice = 1 if one < self.MARGIN * default else 0
+            confirmed = choice == self.previous
+            self.interval = min(2 * self.interval, self.MAX_INTERVAL_S) if confirmed \
+                else self.FIRST_INTERVAL_S
+            self.choice = self.previous = choice
+            self.reference = self.recent = one if choice else default
             self.decided_at, self.samples = now, {1: [], 0: []}
 
 
