@@ -157,8 +157,8 @@ def set_blas_threads(n: int) -> int | None:
 # Keeping up to _TRIM_KEEP of freed heap (and serving arrays up to _MMAP_BELOW from the heap,
 # not from fresh mmaps) makes the next step reuse warm pages. The cost is RSS: the process
 # keeps its high-water mark of activations instead of returning it between steps.
-_MMAP_BELOW = 32 << 20  # glibc's own ceiling for its dynamic mmap threshold
-_TRIM_KEEP = 128 << 20
+_MMAP_BELOW = 1 << 20
+_TRIM_KEEP = 64 << 20
 _allocator_state = {"tuned": None}
 
 

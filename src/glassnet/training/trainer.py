@@ -386,24 +386,28 @@ class Trainer:
 class _BlasThreadTuner:
     """Picks the BLAS thread count for one (model, batch size) by measuring it.
 
-    Small products always get 1 thread. For larger ones, the first steps run the library
-    default and 1 thread in alternating runs (default, 1, default, 1; RUN steps each); the
-    first step of a run is not counted, since it pays for the switch (waking or parking
-    the worker threads) and, for the very first step, for building the model. One thread
-    is kept only when it is clearly faster (median below MARGIN x the default's): on an
-    idle machine the two are close for mid-sized products and noise must not flip the
-    choice, while a real competitor for the cores makes the default 2-50x slower.
+    Small products always get 1 thread. For larger ones, the steps run the library default
+    and 1 thread in alternating runs (default, 1, default, 1; RUN steps each); the first
+    step of a run is not counted, since it pays for the switch (waking or parking the
+    worker threads) and, for the very first step, for building the model. One thread is
+    kept only when it is clearly faster (median below MARGIN x the default's): noise must
+    not flip the choice, while a real competitor for the cores makes the default 2-50x
+    slower. Measuring beats guessing: idle thread pools of other programs use CPU time
+    without slowing a second BLAS thread down, and on a virtual machine two threads can be
+    slower than one for small products (waking a parked worker costs tens of us).
 
-    The choice is measured again after `interval` seconds: 30 s at first, doubling (up to
-    10 min) each time the measurement confirms it, so a steady machine pays for few probe
-    steps at the slower setting. A competitor that starts later is noticed sooner: when
-    the steps at the chosen setting run SLOWER x slower than when it was chosen (a moving
-    average), the next step starts a new measurement. Measuring beats guessing: idle
-    thread pools of other programs make a machine look busy without slowing a second BLAS
-    thread down.
+    Long steps (the first one of a measurement takes LONG_STEP_S or more) on a machine that
+    no other process keeps busy (`backend.machine_busy`) skip the measurement and keep the
+    default: their large products always gain from a second thread there, and a measurement
+    would cost several long steps at one thread.
+
+    The choice is reconsidered after `interval` seconds: 30 s at first, doubling (up to
+    10 min) while it holds, and at once when the steps at the chosen setting run SLOWER x
+    slower than just after it was chosen (a moving average): a competitor that starts
+    later is noticed within a few steps.
     """
 
-    RUN, MARGIN, SLOWER = 4, 0.9, 1.5
+    RUN, MARGIN, SLOWER, AVERAGE, LONG_STEP_S = 4, 0.9, 1.5, 0.2, 0.02
     FIRST_INTERVAL_S, MAX_INTERVAL_S = 30.0, 600.0
     PLAN = (0, 1, 0, 1)  # thread settings of the probe runs (0: the library default)
 
@@ -411,40 +415,48 @@ class _BlasThreadTuner:
         self.fixed = 1 if largest_product_macs < backend.BLAS_SINGLE_THREAD_BELOW else None
         self.samples = {1: [], 0: []}
         self.choice = self.previous = None
-        self.decided_at, self.probe_step = 0.0, 0
-        self.interval, self.reference, self.recent = self.FIRST_INTERVAL_S, 0.0, 0.0
+        self.decided_at, self.probe_step, self.interval = 0.0, 0, self.FIRST_INTERVAL_S
+        self.reference, self.recent, self.seen = None, 0.0, 0
 
     def next_threads(self, now):
         """Thread count for the next step: 1, or 0 for the library default."""
         if self.fixed is not None:
             return self.fixed
         if self.choice is not None:
-            if now - self.decided_at < self.interval and \
-                    self.recent <= self.SLOWER * self.reference:
+            slowed = self.reference is not None and self.recent > self.SLOWER * self.reference
+            if now - self.decided_at < self.interval and not slowed:
                 return self.choice
             self.choice, self.probe_step = None, 0
-        # the default first: a first step at 1 thread would make a large model's first
-        # step (the one users wait for) up to twice as slow
+        # a measurement starts with the default: a first step at 1 thread would make a large
+        # model's first step (the one users wait for) up to twice as slow
         return self.PLAN[self.probe_step // self.RUN]
 
     def record(self, threads, seconds, now):
         if self.fixed is not None:
             return
         if self.choice is not None:  # watch the chosen setting for a slow-down
-            self.recent += 0.2 * (seconds - self.recent)
+            self.seen += 1
+            self.recent += self.AVERAGE * (seconds - self.recent) if self.seen > 1 else seconds
+            if self.reference is None and self.seen == self.RUN:
+                self.reference = self.recent
+            return
+        if self.probe_step == 0 and seconds >= self.LONG_STEP_S and not backend.machine_busy():
+            self._decide(0, now)
             return
         if self.probe_step % self.RUN:
             self.samples[threads].append(seconds)
         self.probe_step += 1
         if self.probe_step == self.RUN * len(self.PLAN):
             one, default = (float(np.median(self.samples[k])) for k in (1, 0))
-            choice = 1 if one < self.MARGIN * default else 0
-            confirmed = choice == self.previous
-            self.interval = min(2 * self.interval, self.MAX_INTERVAL_S) if confirmed \
-                else self.FIRST_INTERVAL_S
-            self.choice = self.previous = choice
-            self.reference = self.recent = one if choice else default
-            self.decided_at, self.samples = now, {1: [], 0: []}
+            self._decide(1 if one < self.MARGIN * default else 0, now)
+
+    def _decide(self, choice, now):
+        confirmed = choice == self.previous
+        self.interval = min(2 * self.interval, self.MAX_INTERVAL_S) if confirmed \
+            else self.FIRST_INTERVAL_S
+        self.choice = self.previous = choice
+        self.decided_at, self.samples = now, {1: [], 0: []}
+        self.reference, self.recent, self.seen = None, 0.0, 0
 
 
 class _BlasScope:
