@@ -443,9 +443,9 @@ def test_blas_thread_tuner_keeps_the_faster_setting_and_reprobes(monkeypatch):
         threads = tuner.next_threads(now)
         if tuner.choice is None:
             break
-        tuner.record(threads, 0.019, now)
-    assert tuner.choice is None, "a 1.9x slow-down starts a new measurement"
-    _, now = probe(tuner, {1: 0.008, 0: 0.019}, now)
+        tuner.record(threads, 0.016, now)
+    assert tuner.choice is None, "a 1.6x slow-down starts a new measurement"
+    _, now = probe(tuner, {1: 0.008, 0: 0.016}, now)
     assert tuner.choice == 1
 
     # long steps on an idle machine: the default after one step, no step at one thread
