@@ -401,21 +401,25 @@ class _BlasThreadTuner:
     default: their large products always gain from a second thread there, and a measurement
     would cost several long steps at one thread.
 
-    The choice is reconsidered after `interval` seconds: 30 s at first, doubling (up to
-    10 min) while it holds, and at once when the steps at the chosen setting run SLOWER x
-    slower than just after it was chosen (a moving average): a competitor that starts
-    later is noticed within a few steps.
+    The choice is reconsidered after `interval` seconds: PROBE_EVERY step times, at least
+    MIN_INTERVAL_S, so that a measurement (RUN * 2 steps at the slower setting, at most
+    about twice as slow) costs under 0.5 % of the time; and at once when the steps at the
+    chosen setting run SLOWER x slower than just after it was chosen (a moving average): a
+    competitor that starts later is noticed within a few steps. Measuring small steps
+    often matters: on a virtual machine the second thread's speed changes over minutes
+    (measured here: W1 at batch 32 took 0.85 ms or 1.4 ms a step with 2 threads, 1.1 ms
+    with one, in different minutes of the same process).
     """
 
     RUN, MARGIN, SLOWER, AVERAGE, LONG_STEP_S = 4, 0.9, 1.5, 0.2, 0.02
-    FIRST_INTERVAL_S, MAX_INTERVAL_S = 30.0, 600.0
+    PROBE_EVERY, MIN_INTERVAL_S = 2000, 5.0
     PLAN = (0, 1, 0, 1)  # thread settings of the probe runs (0: the library default)
 
     def __init__(self, largest_product_macs):
         self.fixed = 1 if largest_product_macs < backend.BLAS_SINGLE_THREAD_BELOW else None
         self.samples = {1: [], 0: []}
-        self.choice = self.previous = None
-        self.decided_at, self.probe_step, self.interval = 0.0, 0, self.FIRST_INTERVAL_S
+        self.choice = None
+        self.decided_at, self.probe_step, self.interval = 0.0, 0, self.MIN_INTERVAL_S
         self.reference, self.recent, self.seen = None, 0.0, 0
 
     def next_threads(self, now):
@@ -441,21 +445,19 @@ class _BlasThreadTuner:
                 self.reference = self.recent
             return
         if self.probe_step == 0 and seconds >= self.LONG_STEP_S and not backend.machine_busy():
-            self._decide(0, now)
+            self._decide(0, now, seconds)
             return
         if self.probe_step % self.RUN:
             self.samples[threads].append(seconds)
         self.probe_step += 1
         if self.probe_step == self.RUN * len(self.PLAN):
             one, default = (float(np.median(self.samples[k])) for k in (1, 0))
-            self._decide(1 if one < self.MARGIN * default else 0, now)
+            choice = 1 if one < self.MARGIN * default else 0
+            self._decide(choice, now, one if choice else default)
 
-    def _decide(self, choice, now):
-        confirmed = choice == self.previous
-        self.interval = min(2 * self.interval, self.MAX_INTERVAL_S) if confirmed \
-            else self.FIRST_INTERVAL_S
-        self.choice = self.previous = choice
-        self.decided_at, self.samples = now, {1: [], 0: []}
+    def _decide(self, choice, now, step_seconds):
+        self.choice, self.decided_at, self.samples = choice, now, {1: [], 0: []}
+        self.interval = max(self.MIN_INTERVAL_S, self.PROBE_EVERY * step_seconds)
         self.reference, self.recent, self.seen = None, 0.0, 0
 
 
