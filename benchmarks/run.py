@@ -61,6 +61,7 @@ GLASSNET = ("glassnet", "glassnet-step")
 # floor and the GEMMs are references with their own ratio columns, never the "fastest peer".
 NOT_PEERS = GLASSNET + ("gemm", "numpy")
 QUICK_FIT_SAMPLES = 2000
+WARMUP_STEPS = 20  # per (framework, mode) before the timed rounds
 QUICK_ONCE = ("torch-compile",)  # --quick runs these in one case only (compiling takes 5-15 s)
 
 
@@ -273,17 +274,24 @@ def calibrate(w: Worker, fw: str, mode: str, target: float, quick: bool) -> tupl
 
     Blocks grow until one lasts a tenth of the target; the fastest of two such blocks sets
     the step time, so that a burst of load during calibration does not shrink the blocks.
-    A fit epoch is its own block: one timed epoch (the warm-up, reported apart) and n = 1.
+    At least WARMUP_STEPS steps run in all (glassnet's BLAS-thread tuner measures on its
+    first 16 steps, a JIT compiles on its first). A fit epoch is its own block: one timed
+    epoch (the warm-up, reported apart) and n = 1.
     """
     if mode == "fit":
         return w.ask(cmd="time", fw=fw, mode=mode, n=1), 1
     if quick:  # the single round is the warm-up too
         return {}, 1
-    n = 1
+    n, done = 1, 0
     while True:
         msg = w.ask(cmd="time", fw=fw, mode=mode, n=n)  # also compiles the infer paths
-        if "error" in msg or msg["s"] * n >= target / 10 or n >= 10_000:
+        done += n + 1  # `timed` runs one untimed step first
+        if "error" in msg or n >= 10_000:
             break
+        if msg["s"] * n >= target / 10:
+            if done >= WARMUP_STEPS:
+                break
+            continue  # long enough blocks, but the warm-up is not over: the same n again
         n = min(10_000, max(2 * n, math.ceil(target / 10 / max(msg["s"], 1e-7))))
     if "error" in msg:
         return msg, 0

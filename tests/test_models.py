@@ -423,14 +423,23 @@ def test_blas_thread_tuner_keeps_the_faster_setting_and_reprobes(monkeypatch):
     seen, now = probe(tuner, {1: 0.010, 0: 0.004}, 0.0)  # the default (0) is faster here
     assert seen[0] == 0, "a measurement starts with the library default"
     assert 1 in seen and tuner.choice == 0 and tuner.next_threads(now) == 0
-    # measured again after PROBE_EVERY steps' time (at least MIN_INTERVAL_S), not before
-    assert tuner.interval == max(tuner.MIN_INTERVAL_S, tuner.PROBE_EVERY * 0.004)
-    assert tuner.next_threads(now + tuner.interval - 0.1) == 0 and tuner.choice == 0
-    now += tuner.interval + 1
+
+    def steps_at_choice(tuner, count, seconds, now):
+        for _ in range(count):
+            assert tuner.next_threads(now) == tuner.choice
+            tuner.record(tuner.choice, seconds, now)
+        return now
+
+    # measured again after PROBE_EVERY steps at the choice and MIN_INTERVAL_S, not before
+    steps_at_choice(tuner, tuner.PROBE_EVERY, 0.004, now)
+    assert tuner.next_threads(now + tuner.MIN_INTERVAL_S - 0.1) == 0 and tuner.choice == 0
+    now += tuner.MIN_INTERVAL_S
     _, now = probe(tuner, {1: 0.002, 0: 0.009}, now)  # one thread is faster (a VM, a peer)
     assert tuner.choice == 1 and tuner.next_threads(now) == 1
-    assert tuner.interval == tuner.MIN_INTERVAL_S
-    now += tuner.interval + 1
+    steps_at_choice(tuner, tuner.PROBE_EVERY - 1, 0.002, now + 1000)
+    assert tuner.choice == 1, "not due before PROBE_EVERY steps, however long it took"
+    steps_at_choice(tuner, 1, 0.002, now)
+    now += tuner.MIN_INTERVAL_S
     _, now = probe(tuner, {1: 0.0098, 0: 0.0100}, now)  # a tie is noise: keep the default
     assert tuner.choice == 0
 

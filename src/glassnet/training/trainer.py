@@ -401,11 +401,11 @@ class _BlasThreadTuner:
     default: their large products always gain from a second thread there, and a measurement
     would cost several long steps at one thread.
 
-    The choice is reconsidered after `interval` seconds: PROBE_EVERY step times, at least
-    MIN_INTERVAL_S, so that a measurement (RUN * 2 steps at the slower setting, at most
-    about twice as slow) costs under 0.5 % of the time; and at once when the steps at the
-    chosen setting run SLOWER x slower than just after it was chosen (a moving average): a
-    competitor that starts later is noticed within a few steps. Measuring small steps
+    The choice is reconsidered after PROBE_EVERY steps at it (and at least MIN_INTERVAL_S),
+    so that a measurement (RUN * 2 steps at the slower setting, at most about twice as
+    slow) costs under 0.5 % of the steps; and at once when the steps at the chosen setting
+    run SLOWER x slower than just after it was chosen (a moving average): a competitor that
+    starts later is noticed within a few steps. Measuring small steps
     often matters: on a virtual machine the second thread's speed changes over minutes
     (measured here: W1 at batch 32 took 0.85 ms or 1.4 ms a step with 2 threads, 1.1 ms
     with one, in different minutes of the same process).
@@ -418,8 +418,7 @@ class _BlasThreadTuner:
     def __init__(self, largest_product_macs):
         self.fixed = 1 if largest_product_macs < backend.BLAS_SINGLE_THREAD_BELOW else None
         self.samples = {1: [], 0: []}
-        self.choice = None
-        self.decided_at, self.probe_step, self.interval = 0.0, 0, self.MIN_INTERVAL_S
+        self.choice, self.decided_at, self.probe_step = None, 0.0, 0
         self.reference, self.recent, self.seen = None, 0.0, 0
 
     def next_threads(self, now):
@@ -428,7 +427,8 @@ class _BlasThreadTuner:
             return self.fixed
         if self.choice is not None:
             slowed = self.reference is not None and self.recent > self.SLOWER * self.reference
-            if now - self.decided_at < self.interval and not slowed:
+            due = self.seen >= self.PROBE_EVERY and now - self.decided_at >= self.MIN_INTERVAL_S
+            if not (due or slowed):
                 return self.choice
             self.choice, self.probe_step = None, 0
         # a measurement starts with the default: a first step at 1 thread would make a large
@@ -445,19 +445,17 @@ class _BlasThreadTuner:
                 self.reference = self.recent
             return
         if self.probe_step == 0 and seconds >= self.LONG_STEP_S and not backend.machine_busy():
-            self._decide(0, now, seconds)
+            self._decide(0, now)
             return
         if self.probe_step % self.RUN:
             self.samples[threads].append(seconds)
         self.probe_step += 1
         if self.probe_step == self.RUN * len(self.PLAN):
             one, default = (float(np.median(self.samples[k])) for k in (1, 0))
-            choice = 1 if one < self.MARGIN * default else 0
-            self._decide(choice, now, one if choice else default)
+            self._decide(1 if one < self.MARGIN * default else 0, now)
 
-    def _decide(self, choice, now, step_seconds):
+    def _decide(self, choice, now):
         self.choice, self.decided_at, self.samples = choice, now, {1: [], 0: []}
-        self.interval = max(self.MIN_INTERVAL_S, self.PROBE_EVERY * step_seconds)
         self.reference, self.recent, self.seen = None, 0.0, 0
 
 
