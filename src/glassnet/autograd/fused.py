@@ -283,23 +283,33 @@ def _inverse_std(moving_variance, epsilon):
     return 1.0 / np.sqrt(moving_variance.data + np.asarray(epsilon, moving_variance.dtype))
 
 
+def _batch_norm_inference_native(x, gamma, beta, moving_mean, moving_variance, epsilon):
+    """(y, scale) of `batch_norm_inference` over the last axis in one compiled pass instead
+    of eight small NumPy calls (same operations, same order), or None where the kernel
+    does not apply (no kernels, float16, mixed dtypes, a strided x)."""
+    kernels = native.kernels
+    if kernels is None:
+        return None
+    y, scale = np.empty_like(x.data), np.empty(x.shape[-1], x.dtype)
+    try:
+        kernels.bn_inference(x.data, None if gamma is None else gamma.data,
+                             None if beta is None else beta.data, moving_mean.data,
+                             moving_variance.data, epsilon, y, scale, np.empty_like(scale))
+    except (TypeError, ValueError, BufferError):
+        return None
+    return y, scale
+
+
 def batch_norm_inference(x, gamma, beta, moving_mean, moving_variance, axis=-1,
                          epsilon=1e-3) -> Tensor:
     """y = (x - moving_mean) * gamma / sqrt(moving_variance + epsilon) + beta, one affine."""
     x = tensor(x)
-    red = pshape = None
-    kernels = native.kernels
-    if kernels is not None and axis in (-1, x.ndim - 1):
-        # one compiled pass instead of eight small NumPy calls (same operations, same order)
-        y, scale = np.empty_like(x.data), np.empty(x.shape[-1], x.dtype)
-        try:
-            kernels.bn_inference(x.data, None if gamma is None else gamma.data,
-                                 None if beta is None else beta.data, moving_mean.data,
-                                 moving_variance.data, epsilon, y, scale, np.empty_like(scale))
-            red, pshape = tuple(range(x.ndim - 1)), (1,) * (x.ndim - 1) + scale.shape
-        except (TypeError, ValueError, BufferError):  # float16, mixed dtypes, strided x
-            pass
-    if red is None:
+    fast = _batch_norm_inference_native(x, gamma, beta, moving_mean, moving_variance,
+                                        epsilon) if axis in (-1, x.ndim - 1) else None
+    if fast is not None:  # channels last: statistics over every leading axis
+        (y, scale), red = fast, tuple(range(x.ndim - 1))
+        pshape = (1,) * (x.ndim - 1) + scale.shape
+    else:
         red = _reduction_axes(x.ndim, axis)
         pshape = _param_shape(x.shape, red)
         inv_std = _inverse_std(moving_variance, epsilon)
