@@ -1,7 +1,8 @@
 """The compiled kernels (_native.c) against the NumPy code they replace.
 
 Every kernel has a NumPy twin at its call site; these tests run both on the same inputs.
-Optimizer updates must be bit-identical (same float operations, same order); batch norm and
+Optimizer updates must be bit-identical (same float operations, same order; the kernels
+flush subnormal slots to zero, NumPy keeps them); batch norm and
 ReLU too on 2-D float32/float64 batches; softmax cross-entropy to a few ulps (glibc's exp vs
 NumPy's). Without the built extension the whole module is skipped, except where
 GLASSNET_REQUIRE_NATIVE=1 (set by .ci/run, which must build it).
@@ -68,6 +69,40 @@ def test_optimizer_updates_are_bit_identical(factory, dtype):
     assert len(fast) == len(slow) >= 3
     for a, b in zip(fast, slow):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("factory", [
+    lambda: keras.optimizers.Adam(learning_rate=0.01),
+    lambda: keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+    lambda: keras.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True),
+], ids=["adam", "momentum", "nesterov"])
+def test_optimizer_kernels_flush_subnormal_slots(factory, dtype):
+    """Slots of weights whose gradient stays zero decay into subnormals (slow on x86); the
+    kernels store 0 instead and otherwise agree with NumPy bit for bit."""
+    if not native.kernels.FLUSHES_SUBNORMALS:
+        pytest.skip("this CPU's kernels keep subnormals")
+    tiny = np.finfo(dtype).tiny
+    subnormal = np.array([tiny / 4, tiny / 3, 0.5, 0.25], dtype)  # valid for v too
+
+    def decayed_slots():
+        w = Variable(np.ones(4), dtype=dtype)
+        opt = factory()
+        opt.apply_gradients([(np.ones(4, dtype), w)])  # creates the slots
+        slots = [v for v in opt.variables if np.ndim(v) == 1]
+        for slot in slots:
+            slot[...] = subnormal
+        opt.apply_gradients([(np.zeros(4, dtype), w)])
+        return [w.numpy().copy()] + [s.copy() for s in slots]
+
+    fast, slow = _both(decayed_slots)
+    for a, b in zip(fast, slow):
+        is_subnormal = (b != 0) & (np.abs(b) < tiny)
+        assert not np.any((a != 0) & (np.abs(a) < tiny)), a
+        np.testing.assert_array_equal(a[~is_subnormal], b[~is_subnormal])
+    assert np.any(fast[1][:2] == 0) and np.all(fast[1][2:] != 0)
+    # the caller's floating-point mode is restored: NumPy still produces subnormals
+    assert np.multiply(np.asarray(tiny, dtype), np.asarray(0.5, dtype)) != 0
 
 
 def test_optimizer_falls_back_for_float16_and_lr_multipliers():

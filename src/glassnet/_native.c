@@ -3,7 +3,8 @@
  * Optional accelerator. Every kernel here has a NumPy twin in the Python code (the readable,
  * reference version) and tests check that both give the same numbers. The kernels do the
  * same float operations in the same order as the NumPy code, in the array's own precision,
- * with FMA contraction off (-ffp-contract=off), so the optimizer updates are bit-identical.
+ * with FMA contraction off (-ffp-contract=off), so the optimizer updates are bit-identical
+ * (but for subnormal results, stored as 0: see "optimizer updates").
  *
  * Arrays are passed as Python buffers (NumPy arrays): C-contiguous, float32 ('f') or
  * float64 ('d'), all of one dtype; anything else raises TypeError and the caller falls back
@@ -70,6 +71,26 @@ static void *acquire(Buffers *b, PyObject *obj, const char *name, Py_ssize_t n,
 
 /* ---------------------------------------------------------------- optimizer updates --- */
 
+/* Optimizer slots of weights whose gradient stays zero (border pixels, dead ReLUs) decay
+ * geometrically (Adam's m by beta_1 a step) into subnormal floats, which x86 computes in
+ * microcode: on Fashion-MNIST 7 % of m is subnormal after an epoch, and the Adam pass takes
+ * 93 us instead of 41. The updates therefore run with flush-to-zero and
+ * denormals-are-zero, as TensorFlow's CPU kernels do: a subnormal input reads as 0 and a
+ * subnormal result is stored as 0 (a change below 1.2e-38, float32's smallest normal).
+ * The caller's floating-point mode is restored before returning. Other CPUs: unchanged. */
+#if defined(__x86_64__) || defined(_M_X64) || (defined(__SSE2__) && defined(__i386__))
+#include <xmmintrin.h>
+#define FLUSH_SUBNORMALS_BEGIN                                                             \
+    unsigned int saved_csr_ = _mm_getcsr();                                                \
+    _mm_setcsr(saved_csr_ | 0x8040u); /* FTZ (bit 15) | DAZ (bit 6) */
+#define FLUSH_SUBNORMALS_END _mm_setcsr(saved_csr_);
+#define FLUSHES_SUBNORMALS 1
+#else
+#define FLUSH_SUBNORMALS_BEGIN
+#define FLUSH_SUBNORMALS_END
+#define FLUSHES_SUBNORMALS 0
+#endif
+
 /* Keras 3 Adam, as optimizers/adaptive.py Adam.update_step:
  *   m += (g - m) * c1;  v += (g*g - v) * c2;  [vhat = max(vhat, v); v = vhat]
  *   w -= (m / (sqrt(v) + eps)) * alpha                                                   */
@@ -103,10 +124,12 @@ static PyObject *py_adam(PyObject *self, PyObject *args) {
     void *vh = NULL;
     if (v && ovh != Py_None) vh = acquire(&b, ovh, ">vhat", n, NULL);
     if (!v || (ovh != Py_None && !vh)) { release(&b); return NULL; }
+    FLUSH_SUBNORMALS_BEGIN
     if (b.dtype == 'f')
         adam_float(n, w, g, m, v, vh, (float)c1, (float)c2, (float)alpha, (float)eps);
     else
         adam_double(n, w, g, m, v, vh, c1, c2, alpha, eps);
+    FLUSH_SUBNORMALS_END
     release(&b);
     Py_RETURN_NONE;
 }
@@ -146,10 +169,12 @@ static PyObject *py_sgd(PyObject *self, PyObject *args) {
     void *v = NULL;
     if (g && ov != Py_None) v = acquire(&b, ov, ">v", n, NULL);
     if (!g || (ov != Py_None && !v)) { release(&b); return NULL; }
+    FLUSH_SUBNORMALS_BEGIN
     if (b.dtype == 'f')
         sgd_float(n, w, g, v, (float)lr, (float)mu, nesterov);
     else
         sgd_double(n, w, g, v, lr, mu, nesterov);
+    FLUSH_SUBNORMALS_END
     release(&b);
     Py_RETURN_NONE;
 }
@@ -599,4 +624,12 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native",
                                     "glassnet's optional fused kernels (see native.py).", -1,
                                     methods};
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__native(void) {
+    PyObject *mod = PyModule_Create(&module);
+    /* whether the optimizer updates flush subnormals (tests and docs read it) */
+    if (mod && PyModule_AddIntConstant(mod, "FLUSHES_SUBNORMALS", FLUSHES_SUBNORMALS) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
+}

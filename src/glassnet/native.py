@@ -1,7 +1,9 @@
 """The optional C kernels (`_native.c`): fused element-wise loops, one pass over memory.
 
 The NumPy code next to each call site is the reference; the kernels do the same float
-operations in the same order and tests compare both. They are used when the extension was
+operations in the same order and tests compare both. One deliberate difference: the
+optimizer updates flush subnormal floats to zero on x86 (decayed slots of always-zero
+gradients; see `_native.c`), where NumPy keeps them. They are used when the extension was
 built (`pip install` compiles it when a C compiler is present) and not switched off with
 the environment variable `GLASSNET_NATIVE=0` or `set_enabled(False)`.
 """

@@ -187,7 +187,8 @@ class Adam(Optimizer):
         alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         kernels = native.kernels
         if kernels is not None and grp.native_ok and isinstance(alpha, float):
-            # the same equations as below in one pass (bit-identical; see _native.c)
+            # the same equations as below in one pass (bit-identical, but subnormal results
+            # are stored as 0: see _native.c)
             kernels.adam(w, g, grp["momentum"], grp["velocity"],
                          grp["velocity_hat"] if self.amsgrad else None,
                          1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)

@@ -49,7 +49,8 @@ class SGD(Optimizer):
         # buffer is dead after the step, so it doubles as scratch: no extra P-sized array.
         kernels = native.kernels
         if kernels is not None and grp.native_ok and isinstance(lr, float):
-            # the same equations in one pass, g left as it is (bit-identical; see _native.c)
+            # the same equations in one pass, g left as it is (bit-identical, but subnormal
+            # results are stored as 0: see _native.c)
             kernels.sgd(w, g, grp["momentum"] if self.momentum else None, lr, self.momentum,
                         self.nesterov)
             return
