@@ -227,7 +227,14 @@ def _check_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
                 "categorical_crossentropy.")
     elif labels.dtype.kind not in "iub":
         raise ValueError(f"Labels must be integers. Received dtype {labels.dtype}.")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+    if labels.dtype.kind == "i":
+        # NOTE: one reduction instead of min and max: read as unsigned, a negative label is
+        # larger than any class index.
+        unsigned = labels.view(labels.dtype.str.replace("i", "u"))
+        out_of_range = labels.size and np.maximum.reduce(unsigned, axis=None) >= num_classes
+    else:
+        out_of_range = labels.size and (labels.min() < 0 or labels.max() >= num_classes)
+    if out_of_range:
         bad = labels[(labels < 0) | (labels >= num_classes)].flat[0]
         raise ValueError(
             f"sparse_categorical_crossentropy expects labels in [0, {num_classes}) "

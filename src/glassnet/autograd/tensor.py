@@ -189,7 +189,7 @@ class Tensor:
                 "(or it was computed inside no_grad())."
             )
         if grad is None:
-            grad = np.ones_like(self.data)
+            grad = np.ones(self.data.shape, self.data.dtype)  # NOTE: np.ones_like: 5x slower
         else:
             grad = as_array(grad, self.data.dtype)
         if self._vjp is None:  # backward() on a leaf

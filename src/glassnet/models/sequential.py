@@ -28,6 +28,10 @@ class Sequential(Model):
         ...               metrics=["accuracy"])
     """
 
+    # The training loop may run this class's steps as a fixed sequence of array calls
+    # (training/step_plan.py); a subclass, which may override `call`, never.
+    _plain_layer_stack = True
+
     def __init__(self, layers=None, trainable=True, name=None, **kwargs):
         super().__init__(trainable=trainable, name=name, **kwargs)
         self._input_batch_shape = None

@@ -16,7 +16,7 @@ import numpy as np
 from .. import backend, losses as losses_mod, metrics as metrics_mod, optimizers
 from ..autograd import Tensor, no_grad, ops
 from ..autograd.variable import STRUCTURE_VERSION
-from . import data as data_mod
+from . import data as data_mod, step_plan
 from .bn_stats import warn_unconverged_batchnorm
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
 
@@ -136,6 +136,11 @@ class Trainer:
 
     # ---- one step -----------------------------------------------------------------------
     def _train_batch(self, x, y, sample_weight, variables):
+        plan = step_plan.plan_for(self)
+        done = plan.run(self, x, y, sample_weight) if plan is not None else None
+        if done is not None:  # the same step without the graph (see step_plan.py)
+            self.optimizer.step(variables)
+            return done
         y_pred = self(x, training=True)
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         if not loss.requires_grad:

@@ -1,0 +1,239 @@
+"""The training step of a plain layer stack as a fixed sequence of array calls.
+
+On small batches a step through the autograd graph spends as long on bookkeeping as on
+arithmetic: a Tensor and a closure per op, a topological sort, a gradient dictionary (W7,
+784-128-128-10 at batch 32: about 165 us of Python per step next to 165 us of matrix
+products). For the commonest model of all, a `Sequential` stack of Flatten, Dense and
+BatchNormalization layers ending in a softmax Dense trained with
+sparse_categorical_crossentropy, `StepPlan` runs the same forward and backward without the
+graph: the same kernels, on the same arrays, in the same order, with the gradients left
+in the optimizer's buffers exactly as `loss.backward()` leaves them. It is an optimisation
+only (tests compare both paths bit for bit); anything it does not cover, or any change it
+cannot see coming (a diagnostics wrapper around a layer's `call`, a penalty, an unusual
+input), takes the graph. `GLASSNET_STEP_PLAN=0` or `set_enabled(False)` turns it off.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .. import activations, losses as losses_mod, native
+from ..autograd import Tensor
+from ..autograd import fused
+from ..autograd.variable import STRUCTURE_VERSION
+from ..layers.core import Dense, Flatten
+from ..layers.normalization import BatchNormalization
+
+_ENABLED = [os.environ.get("GLASSNET_STEP_PLAN", "1") != "0"]
+
+
+def enabled() -> bool:
+    """Whether training steps may take the plan."""
+    return _ENABLED[0]
+
+
+def set_enabled(flag: bool) -> None:
+    """Let training steps take the plan (True, the default) or always the graph (False)."""
+    _ENABLED[0] = bool(flag)
+
+
+def plan_for(model):
+    """The model's StepPlan, or None when its step must go through the graph (cached until
+    the model's structure, loss or the kernels' switch change)."""
+    if not _ENABLED[0] or native.kernels is None:
+        return None
+    key = (STRUCTURE_VERSION[0], id(model._loss_fn))
+    cached = model.__dict__.get("_step_plan")
+    if cached is None or cached[0] != key:
+        cached = model.__dict__["_step_plan"] = (key, StepPlan.build(model))
+    return cached[1]
+
+
+class StepPlan:
+    """Forward, loss, backward of one stack; `run` returns None to hand a step back."""
+
+    def __init__(self, layers, dtype, input_tail):
+        self.layers, self.dtype, self.input_tail = layers, dtype, input_tail
+
+    @staticmethod
+    def build(model):
+        if type(model).__dict__.get("_plain_layer_stack") is not True or not model.built \
+                or "call" in model.__dict__:
+            return None
+        if model._loss_fn is not losses_mod.sparse_categorical_crossentropy:
+            return None
+        layers = list(model._layers)
+        if not layers or type(layers[-1]) is not Dense:
+            return None
+        last = layers[-1]
+        if last.activation is not activations.softmax or last._fused_activation is not None:
+            return None
+        shape = model._input_batch_shape
+        if shape is None or any(d is None for d in shape[1:]):
+            return None
+        # NOTE: everything that could make a step hand back halfway (after a BN layer has
+        # updated its moving statistics) is settled here, once.
+        dtype, ndim = np.dtype(model.dtype), len(shape)  # the model converts its input
+        for layer in layers:
+            kind = type(layer)
+            if kind not in (Dense, Flatten, BatchNormalization) or not layer.built:
+                return None
+            if np.dtype(layer.dtype) != dtype or any(w.data.dtype != dtype
+                                                     for w in layer.weights):
+                return None
+            if kind is Flatten:
+                ndim = 2
+            elif kind is Dense and layer is not last and layer.activation is not \
+                    activations.linear and layer._fused_activation is None:
+                return None  # e.g. sigmoid: a node of its own in the graph
+            elif kind is BatchNormalization and (ndim != 2 or layer.axis not in (-1, 1)):
+                return None  # the compiled kernels take (N, C) batches only
+        if ndim != 2:
+            return None
+        return StepPlan(layers, dtype, tuple(shape[1:]))
+
+    def _usable(self, model, x) -> bool:
+        """Per-step checks of what may change without a structure change."""
+        if x.shape[1:] != self.input_tail or x.shape[0] < 2 or x.ndim < 2:
+            return False
+        if model.__dict__.get("_regularized_cache") or "call" in model.__dict__:
+            return False
+        for layer in self.layers:
+            if "call" in layer.__dict__ or layer.activity_regularizer is not None:
+                return False
+            if type(layer) is BatchNormalization and not layer.trainable:
+                return False  # a frozen BN layer normalises with its moving statistics
+        return True
+
+    def run(self, model, x, y, sample_weight):
+        """(loss, y_pred) as Tensors without a graph, the gradients in place; or None."""
+        if sample_weight is not None or type(x) is not np.ndarray or x.dtype.kind not in "fiub" \
+                or not x.flags.c_contiguous or not self._usable(model, x):
+            return None
+        labels = np.asarray(y)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.shape != (x.shape[0],):
+            return None  # the graph's loss raises the error that names the shapes
+        labels = losses_mod._check_labels(labels, self.layers[-1].units)
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)  # as the model's Layer.__call__ converts its input
+
+        saved, h, upstream = [], x, False
+        for layer in self.layers:
+            kind = type(layer)
+            if kind is Flatten:
+                saved.append((layer, h, upstream))
+                h = h.reshape(h.shape[0], -1)
+            elif kind is Dense:
+                out = self._dense_forward(layer, h)
+                saved.append((layer, h, upstream, out))
+                upstream = upstream or layer.kernel.requires_grad or (
+                    layer.bias is not None and layer.bias.requires_grad)
+                h = out
+            else:
+                out = self._batch_norm_forward(layer, h)
+                saved.append((layer, h, upstream, out))
+                upstream = upstream or any(p is not None and p.requires_grad
+                                           for p in (layer.gamma, layer.beta))
+                h = out[0]
+        if not upstream:
+            return None  # nothing to train: the graph raises the error that says so
+        # The output layer's logits are `h`: the loss and its probabilities in one pass
+        # (the same loop as softmax_rows, so y_pred is what the softmax layer returns).
+        kernels = native.kernels
+        labels64 = np.ascontiguousarray(labels, dtype=np.int64)
+        p, per_sample = np.empty_like(h), np.empty(h.shape[0], h.dtype)
+        kernels.xent_forward(h, labels64, p, per_sample)
+        loss = np.add.reduce(per_sample, axis=None) / per_sample.dtype.type(per_sample.size)
+
+        # backward: ops.mean's VJP, the cross-entropy's, then each layer's
+        g_rows = np.empty(per_sample.shape, per_sample.dtype)
+        g_rows.fill(np.ones((), per_sample.dtype) / per_sample.size)
+        g = np.empty_like(p)
+        kernels.xent_backward(p, labels64, g_rows, g)
+        owned = True
+        for entry in reversed(saved):
+            layer, inp, needs_gx = entry[0], entry[1], entry[2]
+            kind = type(layer)
+            if kind is Flatten:
+                g, owned = g.reshape(inp.shape), False
+            elif kind is Dense:
+                g = self._dense_backward(layer, inp, entry[3], g, owned, needs_gx)
+                owned = True
+            else:
+                g = self._batch_norm_backward(layer, inp, entry[3], g, needs_gx)
+                owned = True
+            if not needs_gx:
+                break
+        return Tensor(loss), Tensor(p)
+
+    # ---- Dense: fused.dense without its node -------------------------------------------
+    @staticmethod
+    def _dense_forward(layer, h):
+        kernel, bias = layer.kernel, layer.bias
+        activation = layer._fused_activation
+        z = np.matmul(h, kernel.data)
+        if activation == "relu" and bias is not None:
+            return fused._bias_relu(z, bias.data)
+        if bias is not None:
+            z += bias.data
+        return fused.INPLACE_ACTIVATIONS[activation][0](z) if activation else z
+
+    @staticmethod
+    def _dense_backward(layer, inp, y, g, owned, needs_gx):
+        kernel, bias = layer.kernel, layer.bias
+        activation = layer._fused_activation
+        want_gb = bias is not None and bias.requires_grad
+        gb = None
+        if activation == "relu":
+            g, gb = fused._relu_backward(g, y, owned, bias if want_gb else None)
+        elif activation is not None:
+            g = fused.INPLACE_ACTIVATIONS[activation][1](g, y)
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = np.matmul(g, kernel.data.T) if needs_gx else None
+        if kernel.requires_grad:
+            kernel._accumulate_grad(np.matmul(inp.reshape(-1, inp.shape[-1]).T, g2,
+                                              out=fused._grad_target(kernel)))
+        if want_gb:
+            if gb is None:
+                gb = np.add.reduce(g2, axis=0, out=fused._grad_target(bias))
+            bias._accumulate_grad(gb)
+        return gx
+
+    # ---- BatchNormalization in training mode: fused._batch_norm_train_native ------------
+    @staticmethod
+    def _batch_norm_forward(layer, h):
+        moving_mean, moving_var = layer.moving_mean.data, layer.moving_variance.data
+        gamma, beta = layer.gamma, layer.beta
+        rows, channels = h.shape
+        y, xhat = np.empty_like(h), np.empty_like(h)
+        mean, var, inv_std = np.empty((3, channels), h.dtype)
+        native.kernels.bn_forward(h, rows, None if gamma is None else gamma.data,
+                                  None if beta is None else beta.data, layer.epsilon,
+                                  y, xhat, mean, var, inv_std, moving_mean, moving_var,
+                                  layer.momentum)
+        layer.num_updates += 1
+        return y, xhat, inv_std
+
+    @staticmethod
+    def _batch_norm_backward(layer, inp, saved, g, needs_gx):
+        _, xhat, inv_std = saved
+        gamma, beta = layer.gamma, layer.beta
+        channels = inp.shape[1]
+        sum_gx = fused._grad_target(gamma) if gamma is not None else None
+        sum_g = fused._grad_target(beta) if beta is not None else None
+        scale = np.empty(channels, inp.dtype)
+        sum_gx = np.empty_like(scale) if sum_gx is None else sum_gx
+        sum_g = np.empty_like(scale) if sum_g is None else sum_g
+        gx = np.empty_like(inp) if needs_gx else None
+        if not g.flags.c_contiguous:
+            g = np.ascontiguousarray(g)
+        native.kernels.bn_backward(g, xhat, None if gamma is None else gamma.data, inv_std,
+                                   gx, sum_g, sum_gx, scale)
+        if gamma is not None and gamma.requires_grad:
+            gamma._accumulate_grad(sum_gx)
+        if beta is not None and beta.requires_grad:
+            beta._accumulate_grad(sum_g)
+        return gx

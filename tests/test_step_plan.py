@@ -1,0 +1,242 @@
+"""The graph-free training step (training/step_plan.py) against the autograd graph.
+
+The plan must be an optimisation only: the same weights, optimizer slots, batch-norm
+statistics, losses and predictions, bit for bit, after several steps of train_on_batch and
+fit; and every case it does not cover must go through the graph.
+"""
+import numpy as np
+import pytest
+
+import glassnet as keras
+from glassnet import native
+from glassnet.training import step_plan
+
+pytestmark = pytest.mark.filterwarnings("ignore:BatchNormalization layer")
+
+if not native.available():
+    pytest.skip("the plan needs the compiled kernels", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _plan_and_kernels_on():
+    native.set_enabled(True)
+    step_plan.set_enabled(True)
+    yield
+    step_plan.set_enabled(True)
+    native.set_enabled(True)
+
+
+@pytest.fixture
+def plan_calls(monkeypatch):
+    """Counts the steps the plan took (a run that returns a result)."""
+    calls = {"taken": 0, "handed_back": 0}
+    original = step_plan.StepPlan.run
+
+    def run(self, *args):
+        out = original(self, *args)
+        calls["taken" if out is not None else "handed_back"] += 1
+        return out
+    monkeypatch.setattr(step_plan.StepPlan, "run", run)
+    return calls
+
+
+def _stack(kind, dtype="float32"):
+    L = keras.layers
+    if kind == "bn_adam":
+        layers = [L.Input((12,), dtype=dtype), L.Dense(16, activation="relu", dtype=dtype),
+                  L.BatchNormalization(dtype=dtype), L.Dense(8, activation="relu", dtype=dtype),
+                  L.BatchNormalization(center=False, scale=False, dtype=dtype),
+                  L.Dense(5, activation="softmax", dtype=dtype)]
+        opt = keras.optimizers.Adam(0.01)
+    elif kind == "flatten_nesterov":
+        layers = [L.Input((3, 4)), L.Flatten(), L.Dense(16, activation="tanh"),
+                  L.Dense(8), L.Dense(8, activation="elu", use_bias=False),
+                  L.Dense(5, activation="softmax")]
+        opt = keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True)
+    elif kind == "frozen_first":
+        layers = [L.Input((12,)), L.Dense(16, activation="relu", trainable=False),
+                  L.Dense(16, activation="relu"), L.BatchNormalization(),
+                  L.Dense(5, activation="softmax")]
+        opt = keras.optimizers.RMSprop(0.01)
+    else:  # frozen middle: gradients flow through a layer that learns nothing
+        layers = [L.Input((12,)), L.Dense(16, activation="relu"),
+                  L.Dense(16, activation="selu", trainable=False),
+                  L.Dense(5, activation="softmax")]
+        opt = keras.optimizers.Adam(0.01, amsgrad=True)
+    model = keras.Sequential(layers)
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _data(kind, n=64, dtype="float32"):
+    rng = np.random.default_rng(3)
+    shape = (n, 3, 4) if kind == "flatten_nesterov" else (n, 12)
+    return rng.standard_normal(shape).astype(dtype), rng.integers(0, 5, n)
+
+
+def _state(model):
+    out = [w.copy() for w in model.get_weights()]
+    out += [np.array(v, copy=True) for v in model.optimizer.variables]
+    return out
+
+
+def _train(kind, plan_on, dtype="float32", label_shape=None):
+    keras.utils.set_random_seed(7)
+    model = _stack(kind, dtype)
+    x, y = _data(kind, dtype=dtype)
+    if label_shape == "column":
+        y = y[:, None]
+    elif label_shape == "float":
+        y = y.astype("float32")
+    step_plan.set_enabled(plan_on)
+    losses = [model.train_on_batch(x[:32], y[:32]) for _ in range(4)]
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=True)
+    preds = model.predict(x, verbose=0)
+    return model, losses, history.history, preds
+
+
+@pytest.mark.parametrize("kind", ["bn_adam", "flatten_nesterov", "frozen_first",
+                                  "frozen_middle"])
+def test_plan_matches_the_graph_bit_for_bit(kind, plan_calls):
+    fast, fast_losses, fast_hist, fast_pred = _train(kind, True)
+    assert plan_calls["taken"] == 4 + 2 * 4 and plan_calls["handed_back"] == 0
+    slow, slow_losses, slow_hist, slow_pred = _train(kind, False)
+    assert plan_calls["taken"] == 4 + 2 * 4  # the graph run did not take the plan
+    np.testing.assert_array_equal(np.array(fast_losses), np.array(slow_losses))
+    assert fast_hist == slow_hist
+    for a, b in zip(_state(fast), _state(slow), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fast_pred, slow_pred)
+    bn = [l for l in fast.layers if isinstance(l, keras.layers.BatchNormalization)]
+    for a, b in zip(bn, [l for l in slow.layers if isinstance(l, keras.layers.BatchNormalization)]):
+        assert a.num_updates == b.num_updates > 0
+
+
+@pytest.mark.parametrize("labels", ["column", "float"])
+def test_plan_takes_label_columns_and_integral_floats(labels, plan_calls):
+    fast = _train("bn_adam", True, label_shape=labels)
+    slow = _train("bn_adam", False, label_shape=labels)
+    assert plan_calls["taken"] > 0
+    for a, b in zip(_state(fast[0]), _state(slow[0]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_plan_in_float64(plan_calls):
+    keras.backend.set_floatx("float64")
+    try:
+        fast, _, _, pred_fast = _train("bn_adam", True, dtype="float64")
+        slow, _, _, pred_slow = _train("bn_adam", False, dtype="float64")
+    finally:
+        keras.backend.set_floatx("float32")
+    assert plan_calls["taken"] > 0 and fast.get_weights()[0].dtype == np.float64
+    np.testing.assert_array_equal(pred_fast, pred_slow)
+    for a, b in zip(_state(fast), _state(slow), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # float64 layers in a float32 model: the model rounds its input; the graph's business
+    mixed = _stack("bn_adam", "float64")
+    assert mixed.dtype == "float32" and step_plan.plan_for(mixed) is None
+
+
+def test_the_gradients_land_where_backward_leaves_them(plan_calls):
+    """The optimizer sees the same gradients: its step is wrapped to read them."""
+    seen = {}
+    for on in (True, False):
+        keras.utils.set_random_seed(2)
+        model = _stack("bn_adam")
+        x, y = _data("bn_adam")
+        model.train_on_batch(x[:32], y[:32])  # packs the buffers
+        opt = model.optimizer
+        original = opt.step
+
+        def step(variables, original=original, on=on):
+            seen[on] = [np.array(v.grad, copy=True) for v in variables]
+            return original(variables)
+        opt.step = step
+        step_plan.set_enabled(on)
+        model.train_on_batch(x[32:], y[32:])
+    assert plan_calls["taken"] == 3  # both models' first steps, the first model's second
+    for a, b in zip(seen[True], seen[False], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_what_the_plan_does_not_cover_goes_through_the_graph(plan_calls):
+    x, y = _data("bn_adam")
+    model = _stack("bn_adam")
+    model.train_on_batch(x[:32], y[:32], sample_weight=np.ones(32))
+    assert plan_calls == {"taken": 0, "handed_back": 1}
+    model.layers[1].trainable = False  # a frozen BN normalises with its moving statistics
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.train_on_batch(x[:32], y[:32])
+    assert plan_calls == {"taken": 0, "handed_back": 2}
+    model.layers[1].trainable = True
+    model.layers[0].kernel_regularizer = None
+    model.layers[0].kernel.regularizer = keras.regularizers.L2(0.01)
+    model.train_on_batch(x[:32], y[:32])
+    assert plan_calls == {"taken": 0, "handed_back": 3}
+    model.layers[0].kernel.regularizer = None
+    model.train_on_batch(x[:32], y[:32])
+    assert plan_calls["taken"] == 1
+
+    # other losses, a sigmoid hidden layer, another model class: no plan at all
+    for loss, layers in [
+        ("categorical_crossentropy", [keras.layers.Dense(5, activation="softmax")]),
+        ("sparse_categorical_crossentropy", [keras.layers.Dense(4, activation="sigmoid"),
+                                             keras.layers.Dense(5, activation="softmax")]),
+        ("sparse_categorical_crossentropy", [keras.layers.Dense(5)]),
+    ]:
+        m = keras.Sequential([keras.layers.Input((12,))] + layers)
+        m.compile(optimizer="sgd", loss=loss)
+        assert step_plan.plan_for(m) is None
+    class Custom(keras.Sequential):
+        pass
+    sub = Custom([keras.layers.Input((12,)), keras.layers.Dense(5, activation="softmax")])
+    sub.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert step_plan.plan_for(sub) is None
+    inputs = keras.layers.Input((12,))
+    functional = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(inputs))
+    functional.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert step_plan.plan_for(functional) is None
+
+
+def test_diagnostics_wrappers_see_the_layers(plan_calls):
+    """A wrapper around a layer's call (activation statistics) must see the forward."""
+    model = _stack("bn_adam")
+    x, y = _data("bn_adam")
+    seen = []
+    layer = model.layers[0]
+    original = layer.call
+
+    def call(inputs, *args, **kwargs):
+        seen.append(inputs.shape)
+        return original(inputs, *args, **kwargs)
+    layer.__dict__["call"] = call
+    model.train_on_batch(x[:32], y[:32])
+    assert seen and plan_calls == {"taken": 0, "handed_back": 1}
+
+
+def test_errors_are_the_graphs(plan_calls):
+    model = _stack("bn_adam")
+    x, y = _data("bn_adam")
+    with pytest.raises(ValueError, match=r"labels in \[0, 5\).*Received label 7"):
+        model.train_on_batch(x[:32], np.full(32, 7))
+    with pytest.raises(ValueError, match="expected shape"):
+        model.train_on_batch(x[:32, :10], y[:32])
+    with pytest.raises(ValueError, match="integer class labels"):
+        model.train_on_batch(x[:32], np.full(32, 0.5))
+    frozen = _stack("bn_adam")
+    for layer in frozen.layers:
+        layer.trainable = False
+    frozen.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="no trainable weights"):
+        frozen.train_on_batch(x[:32], y[:32])
+
+
+def test_environment_variable_and_switch(monkeypatch):
+    model = _stack("bn_adam")
+    assert step_plan.plan_for(model) is not None
+    step_plan.set_enabled(False)
+    assert not step_plan.enabled() and step_plan.plan_for(model) is None
+    step_plan.set_enabled(True)
+    with native.disabled():
+        assert step_plan.plan_for(model) is None
