@@ -58,6 +58,13 @@ def _stack(kind, dtype="float32"):
                   L.Dense(16, activation="relu"), L.BatchNormalization(),
                   L.Dense(5, activation="softmax")]
         opt = keras.optimizers.RMSprop(0.01)
+    elif kind == "dropout":
+        layers = [L.Input((12,)), L.Dropout(0.2, seed=1), L.Dense(16, activation="relu"),
+                  L.Dropout(0.5, seed=2), L.BatchNormalization(),
+                  L.Dense(16, activation="relu"), L.Dropout(0.0),
+                  L.Dropout(0.3, noise_shape=(None, 1), seed=3),
+                  L.Dense(5, activation="softmax")]
+        opt = keras.optimizers.Nadam(0.01)
     else:  # frozen middle: gradients flow through a layer that learns nothing
         layers = [L.Input((12,)), L.Dense(16, activation="relu"),
                   L.Dense(16, activation="selu", trainable=False),
@@ -97,7 +104,7 @@ def _train(kind, plan_on, dtype="float32", label_shape=None):
 
 
 @pytest.mark.parametrize("kind", ["bn_adam", "flatten_nesterov", "frozen_first",
-                                  "frozen_middle"])
+                                  "frozen_middle", "dropout"])
 def test_plan_matches_the_graph_bit_for_bit(kind, plan_calls):
     fast, fast_losses, fast_hist, fast_pred = _train(kind, True)
     assert plan_calls["taken"] == 4 + 2 * 4 and plan_calls["handed_back"] == 0
@@ -240,3 +247,14 @@ def test_environment_variable_and_switch(monkeypatch):
     step_plan.set_enabled(True)
     with native.disabled():
         assert step_plan.plan_for(model) is None
+
+
+def test_environment_variable_switches_the_plan_off():
+    import os
+    import subprocess
+    import sys
+    code = "from glassnet.training import step_plan; print(step_plan.enabled())"
+    env = {**os.environ, "GLASSNET_STEP_PLAN": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "False"

@@ -3,8 +3,8 @@
 On small batches a step through the autograd graph spends as long on bookkeeping as on
 arithmetic: a Tensor and a closure per op, a topological sort, a gradient dictionary (W7,
 784-128-128-10 at batch 32: about 165 us of Python per step next to 165 us of matrix
-products). For the commonest model of all, a `Sequential` stack of Flatten, Dense and
-BatchNormalization layers ending in a softmax Dense trained with
+products). For the commonest model of all, a `Sequential` stack of Flatten, Dense, Dropout
+and BatchNormalization layers ending in a softmax Dense trained with
 sparse_categorical_crossentropy, `StepPlan` runs the same forward and backward without the
 graph: the same kernels, on the same arrays, in the same order, with the gradients left
 in the optimizer's buffers exactly as `loss.backward()` leaves them. It is an optimisation
@@ -22,7 +22,7 @@ from .. import activations, losses as losses_mod, native
 from ..autograd import Tensor
 from ..autograd import fused
 from ..autograd.variable import STRUCTURE_VERSION
-from ..layers.core import Dense, Flatten
+from ..layers.core import Dense, Dropout, Flatten
 from ..layers.normalization import BatchNormalization
 
 _ENABLED = [os.environ.get("GLASSNET_STEP_PLAN", "1") != "0"]
@@ -77,7 +77,7 @@ class StepPlan:
         dtype, ndim = np.dtype(model.dtype), len(shape)  # the model converts its input
         for layer in layers:
             kind = type(layer)
-            if kind not in (Dense, Flatten, BatchNormalization) or not layer.built:
+            if kind not in (Dense, Flatten, Dropout, BatchNormalization) or not layer.built:
                 return None
             if np.dtype(layer.dtype) != dtype or any(w.data.dtype != dtype
                                                      for w in layer.weights):
@@ -104,6 +104,8 @@ class StepPlan:
                 return False
             if type(layer) is BatchNormalization and not layer.trainable:
                 return False  # a frozen BN layer normalises with its moving statistics
+            if type(layer) is Dropout and layer._mc_sampling:
+                return False
         return True
 
     def run(self, model, x, y, sample_weight):
@@ -126,6 +128,10 @@ class StepPlan:
             if kind is Flatten:
                 saved.append((layer, h, upstream))
                 h = h.reshape(h.shape[0], -1)
+            elif kind is Dropout:
+                mask = self._dropout_mask(layer, h)
+                saved.append((layer, h, upstream, mask))
+                h = h if mask is None else h * mask
             elif kind is Dense:
                 out = self._dense_forward(layer, h)
                 saved.append((layer, h, upstream, out))
@@ -159,6 +165,9 @@ class StepPlan:
             kind = type(layer)
             if kind is Flatten:
                 g, owned = g.reshape(inp.shape), False
+            elif kind is Dropout:
+                if entry[3] is not None:
+                    g, owned = g * entry[3], False
             elif kind is Dense:
                 g = self._dense_backward(layer, inp, entry[3], g, owned, needs_gx)
                 owned = True
@@ -168,6 +177,16 @@ class StepPlan:
             if not needs_gx:
                 break
         return Tensor(loss), Tensor(p)
+
+    # ---- Dropout: its call, the same draws from its generator ---------------------------
+    @staticmethod
+    def _dropout_mask(layer, h):
+        if layer.rate == 0:
+            return None
+        shape = h.shape if layer.noise_shape is None else tuple(
+            n if n is not None else s for n, s in zip(layer.noise_shape, h.shape))
+        keep = layer._rng.random(shape, dtype=np.float32) >= layer.rate
+        return keep * np.asarray(1.0 / (1.0 - layer.rate), dtype=h.dtype)
 
     # ---- Dense: fused.dense without its node -------------------------------------------
     @staticmethod
