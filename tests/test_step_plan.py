@@ -65,6 +65,17 @@ def _stack(kind, dtype="float32"):
                   L.Dropout(0.3, noise_shape=(None, 1), seed=3),
                   L.Dense(5, activation="softmax")]
         opt = keras.optimizers.Nadam(0.01)
+    elif kind == "small_graphs":  # layers the plan runs as graphs of their own
+        layers = [L.Input((12,)), L.Dense(16, use_bias=False), L.BatchNormalization(),
+                  L.Activation("relu"), L.Dense(16), L.LeakyReLU(negative_slope=0.2),
+                  L.Dense(16, activation="sigmoid"), L.PReLU(), L.GaussianNoise(0.1, seed=4),
+                  L.Dense(16, activation="swish"), L.AlphaDropout(0.1, seed=5), L.ELU(),
+                  L.Activation("linear"), L.Dense(5, activation="softmax")]
+        opt = keras.optimizers.Adam(0.01)
+    elif kind == "prelu_first":  # the lowest trainable layer is a small graph
+        layers = [L.Input((12,)), L.PReLU(), L.Dense(5, activation="softmax",
+                                                     trainable=False)]
+        opt = keras.optimizers.SGD(0.1)
     else:  # frozen middle: gradients flow through a layer that learns nothing
         layers = [L.Input((12,)), L.Dense(16, activation="relu"),
                   L.Dense(16, activation="selu", trainable=False),
@@ -104,7 +115,8 @@ def _train(kind, plan_on, dtype="float32", label_shape=None):
 
 
 @pytest.mark.parametrize("kind", ["bn_adam", "flatten_nesterov", "frozen_first",
-                                  "frozen_middle", "dropout"])
+                                  "frozen_middle", "dropout", "small_graphs",
+                                  "prelu_first"])
 def test_plan_matches_the_graph_bit_for_bit(kind, plan_calls):
     fast, fast_losses, fast_hist, fast_pred = _train(kind, True)
     assert plan_calls["taken"] == 4 + 2 * 4 and plan_calls["handed_back"] == 0
@@ -185,12 +197,15 @@ def test_what_the_plan_does_not_cover_goes_through_the_graph(plan_calls):
     model.train_on_batch(x[:32], y[:32])
     assert plan_calls["taken"] == 1
 
-    # other losses, a sigmoid hidden layer, another model class: no plan at all
+    # other losses, other layers, logits out, a layer twice, another model class: no plan
+    dense = keras.layers.Dense(12, activation="relu")
     for loss, layers in [
         ("categorical_crossentropy", [keras.layers.Dense(5, activation="softmax")]),
-        ("sparse_categorical_crossentropy", [keras.layers.Dense(4, activation="sigmoid"),
+        ("sparse_categorical_crossentropy", [keras.layers.LayerNormalization(),
                                              keras.layers.Dense(5, activation="softmax")]),
         ("sparse_categorical_crossentropy", [keras.layers.Dense(5)]),
+        ("sparse_categorical_crossentropy", [dense, dense,
+                                             keras.layers.Dense(5, activation="softmax")]),
     ]:
         m = keras.Sequential([keras.layers.Input((12,))] + layers)
         m.compile(optimizer="sgd", loss=loss)

@@ -22,8 +22,18 @@ from .. import activations, losses as losses_mod, native
 from ..autograd import Tensor
 from ..autograd import fused
 from ..autograd.variable import STRUCTURE_VERSION
+from ..layers import activation_layers, regularization
 from ..layers.core import Dense, Dropout, Flatten
 from ..layers.normalization import BatchNormalization
+
+# Built-in layers the plan runs as a small graph of their own (one `backward()` per layer):
+# their call uses only their input and their own weights and adds no loss.
+_SMALL_GRAPH_LAYERS = (
+    activation_layers.Activation, activation_layers.ReLU, activation_layers.LeakyReLU,
+    activation_layers.PReLU, activation_layers.ELU, regularization.AlphaDropout,
+    regularization.GaussianNoise, regularization.GaussianDropout, regularization.MCDropout,
+    regularization.MCAlphaDropout)
+_FLATTEN, _DROPOUT, _DENSE, _BATCH_NORM, _SMALL_GRAPH = range(5)
 
 _ENABLED = [os.environ.get("GLASSNET_STEP_PLAN", "1") != "0"]
 
@@ -53,8 +63,9 @@ def plan_for(model):
 class StepPlan:
     """Forward, loss, backward of one stack; `run` returns None to hand a step back."""
 
-    def __init__(self, layers, dtype, input_tail):
-        self.layers, self.dtype, self.input_tail = layers, dtype, input_tail
+    def __init__(self, ops, dtype, input_tail):
+        self.ops, self.dtype, self.input_tail = ops, dtype, input_tail
+        self.layers = [layer for _, layer in ops]
 
     @staticmethod
     def build(model):
@@ -64,7 +75,8 @@ class StepPlan:
         if model._loss_fn is not losses_mod.sparse_categorical_crossentropy:
             return None
         layers = list(model._layers)
-        if not layers or type(layers[-1]) is not Dense:
+        if not layers or type(layers[-1]) is not Dense or len(set(map(id, layers))) < len(
+                layers):
             return None
         last = layers[-1]
         if last.activation is not activations.softmax or last._fused_activation is not None:
@@ -75,23 +87,29 @@ class StepPlan:
         # NOTE: everything that could make a step hand back halfway (after a BN layer has
         # updated its moving statistics) is settled here, once.
         dtype, ndim = np.dtype(model.dtype), len(shape)  # the model converts its input
+        ops = []
         for layer in layers:
             kind = type(layer)
-            if kind not in (Dense, Flatten, Dropout, BatchNormalization) or not layer.built:
-                return None
-            if np.dtype(layer.dtype) != dtype or any(w.data.dtype != dtype
-                                                     for w in layer.weights):
+            if not layer.built or np.dtype(layer.dtype) != dtype or any(
+                    w.data.dtype != dtype for w in layer.weights):
                 return None
             if kind is Flatten:
+                ops.append((_FLATTEN, layer))
                 ndim = 2
-            elif kind is Dense and layer is not last and layer.activation is not \
-                    activations.linear and layer._fused_activation is None:
-                return None  # e.g. sigmoid: a node of its own in the graph
-            elif kind is BatchNormalization and (ndim != 2 or layer.axis not in (-1, 1)):
-                return None  # the compiled kernels take (N, C) batches only
+            elif kind is Dropout:
+                ops.append((_DROPOUT, layer))
+            elif kind is Dense and (layer is last or layer._fused_activation is not None
+                                    or layer.activation is activations.linear):
+                ops.append((_DENSE, layer))
+            elif kind is BatchNormalization and ndim == 2 and layer.axis in (-1, 1):
+                ops.append((_BATCH_NORM, layer))  # the kernels take (N, C) batches only
+            elif kind is Dense or kind in _SMALL_GRAPH_LAYERS:
+                ops.append((_SMALL_GRAPH, layer))  # e.g. Dense(sigmoid): two nodes
+            else:
+                return None
         if ndim != 2:
             return None
-        return StepPlan(layers, dtype, tuple(shape[1:]))
+        return StepPlan(ops, dtype, tuple(shape[1:]))
 
     def _usable(self, model, x) -> bool:
         """Per-step checks of what may change without a structure change."""
@@ -123,27 +141,33 @@ class StepPlan:
             x = x.astype(self.dtype)  # as the model's Layer.__call__ converts its input
 
         saved, h, upstream = [], x, False
-        for layer in self.layers:
-            kind = type(layer)
-            if kind is Flatten:
-                saved.append((layer, h, upstream))
+        for kind, layer in self.ops:
+            if kind == _FLATTEN:
+                saved.append((kind, layer, h, upstream, None))
                 h = h.reshape(h.shape[0], -1)
-            elif kind is Dropout:
+            elif kind == _DROPOUT:
                 mask = self._dropout_mask(layer, h)
-                saved.append((layer, h, upstream, mask))
+                saved.append((kind, layer, h, upstream, mask))
                 h = h if mask is None else h * mask
-            elif kind is Dense:
+            elif kind == _DENSE:
                 out = self._dense_forward(layer, h)
-                saved.append((layer, h, upstream, out))
+                saved.append((kind, layer, h, upstream, out))
                 upstream = upstream or layer.kernel.requires_grad or (
                     layer.bias is not None and layer.bias.requires_grad)
                 h = out
-            else:
+            elif kind == _BATCH_NORM:
                 out = self._batch_norm_forward(layer, h)
-                saved.append((layer, h, upstream, out))
+                saved.append((kind, layer, h, upstream, out))
                 upstream = upstream or any(p is not None and p.requires_grad
                                            for p in (layer.gamma, layer.beta))
                 h = out[0]
+            else:
+                inp = Tensor(h, requires_grad=upstream)
+                out = layer.call(inp, training=True) if layer._call_has_training \
+                    else layer.call(inp)
+                saved.append((kind, layer, h, upstream, (inp, out)))
+                upstream = out.requires_grad
+                h = out.data
         if not upstream:
             return None  # nothing to train: the graph raises the error that says so
         # The output layer's logits are `h`: the loss and its probabilities in one pass
@@ -160,23 +184,33 @@ class StepPlan:
         g = np.empty_like(p)
         kernels.xent_backward(p, labels64, g_rows, g)
         owned = True
-        for entry in reversed(saved):
-            layer, inp, needs_gx = entry[0], entry[1], entry[2]
-            kind = type(layer)
-            if kind is Flatten:
+        for kind, layer, inp, needs_gx, kept in reversed(saved):
+            if kind == _FLATTEN:
                 g, owned = g.reshape(inp.shape), False
-            elif kind is Dropout:
-                if entry[3] is not None:
-                    g, owned = g * entry[3], False
-            elif kind is Dense:
-                g = self._dense_backward(layer, inp, entry[3], g, owned, needs_gx)
+            elif kind == _DROPOUT:
+                if kept is not None:
+                    g, owned = g * kept, False
+            elif kind == _DENSE:
+                g = self._dense_backward(layer, inp, kept, g, owned, needs_gx)
+                owned = True
+            elif kind == _BATCH_NORM:
+                g = self._batch_norm_backward(layer, inp, kept, g, needs_gx)
                 owned = True
             else:
-                g = self._batch_norm_backward(layer, inp, entry[3], g, needs_gx)
-                owned = True
+                g, owned = self._small_graph_backward(kept, g), False
             if not needs_gx:
                 break
         return Tensor(loss), Tensor(p)
+
+    # ---- other layers: their own graph, walked by backward() -------------------------
+    @staticmethod
+    def _small_graph_backward(kept, g):
+        inp, out = kept
+        if out is inp:  # e.g. a linear Activation: no node
+            return g
+        if out.requires_grad:
+            out.backward(g)  # weights (PReLU's alpha) take their gradients here
+        return inp.grad
 
     # ---- Dropout: its call, the same draws from its generator ---------------------------
     @staticmethod
