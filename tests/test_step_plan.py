@@ -9,6 +9,7 @@ import pytest
 
 import glassnet as keras
 from glassnet import native
+from glassnet.autograd import no_grad
 from glassnet.training import step_plan
 
 pytestmark = pytest.mark.filterwarnings("ignore:BatchNormalization layer")
@@ -273,3 +274,136 @@ def test_environment_variable_switches_the_plan_off():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+# ---- cases found in review: the plan hands back, or fails, exactly where the graph does ----
+def _ab(fn):
+    """fn() with the plan, then without it (same seed): (result or error text) twice."""
+    out = []
+    for on in (True, False):
+        step_plan.set_enabled(on)
+        keras.utils.set_random_seed(7)
+        try:
+            out.append(fn())
+        except Exception as exc:  # the error is part of the behaviour compared
+            out.append(f"{type(exc).__name__}: {exc}")
+    step_plan.set_enabled(True)
+    return out
+
+
+def _bn_dropout_model():
+    L = keras.layers
+    model = keras.Sequential([L.Input((12,)), L.Dense(16), L.BatchNormalization(),
+                              L.Dropout(0.5, seed=1), L.Dense(5, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _side_effects(model):
+    bn, dropout = model.layers[1], model.layers[2]
+    return bn.num_updates, float(bn.moving_mean.numpy()[0]), float(dropout._rng.random())
+
+
+def test_a_bad_label_raises_after_the_forward_pass_as_in_the_graph():
+    x, _ = _data("bn_adam")
+
+    def bad_labels():
+        model = _bn_dropout_model()
+        with pytest.raises(ValueError, match="Received label 7"):
+            model.train_on_batch(x[:32], np.full(32, 7))
+        return _side_effects(model)
+    on, off = _ab(bad_labels)
+    assert on == off and on[0] == 1
+
+
+def test_float16_models_take_the_graph():
+    keras.backend.set_floatx("float16")
+    try:
+        model = keras.Sequential([keras.layers.Input((4,)),
+                                  keras.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    finally:
+        keras.backend.set_floatx("float32")
+    assert step_plan.plan_for(model) is None
+    loss = model.train_on_batch(np.ones((8, 4), "float16"), np.arange(8) % 3)
+    assert np.isfinite(loss)
+
+
+def test_nothing_left_to_train_is_noticed_before_any_side_effect():
+    x, y = _data("bn_adam")
+
+    class FreezeAll(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            for layer in self.model.layers:
+                if layer.weights and layer.trainable_weights:
+                    layer.trainable = False
+
+    def freeze_mid_epoch():
+        L = keras.layers
+        model = keras.Sequential([L.Input((12,)), L.Dense(16),
+                                  L.BatchNormalization(center=False, scale=False),
+                                  L.Dense(5, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        with pytest.raises(ValueError, match="does not depend on any trainable weight"):
+            model.fit(x, y, batch_size=8, verbose=0, callbacks=[FreezeAll()])
+        return model.layers[1].num_updates
+
+    on, off = _ab(freeze_mid_epoch)
+    assert on == off == 2
+
+    def under_no_grad():
+        model = _bn_dropout_model()
+        with no_grad():
+            return model.train_on_batch(x[:32], y[:32])
+    on, off = _ab(under_no_grad)
+    assert on == off and "does not depend" in on
+
+
+def test_reassigned_activations_and_penalties_are_seen():
+    x, y = _data("bn_adam")
+
+    def change_activations():
+        model = _stack("bn_adam")
+        first = model.train_on_batch(x[:32], y[:32])
+        model.layers[-1].activation = keras.activations.linear  # logits out: a new loss
+        model.layers[0].activation = keras.activations.tanh
+        return first, model.train_on_batch(x[:32], y[:32])
+    on, off = _ab(change_activations)
+    assert on == off
+
+    def model_activity_regularizer():
+        model = _bn_dropout_model()
+        model.activity_regularizer = keras.regularizers.L2(0.1)
+        return model.train_on_batch(x[:32], y[:32]), model.train_on_batch(x[:32], y[:32])
+    on, off = _ab(model_activity_regularizer)
+    assert on == off
+
+
+def test_patched_methods_are_called(plan_calls):
+    x, y = _data("bn_adam")
+    model = _bn_dropout_model()
+    base = model.compute_loss
+    model.compute_loss = lambda *a, **k: base(*a, **k) * 10.0
+    model.train_on_batch(x[:32], y[:32])
+    assert plan_calls == {"taken": 0, "handed_back": 1}
+    del model.compute_loss
+    seen = []
+    original = keras.layers.Dense.call
+
+    def counting_call(self, inputs):
+        seen.append(self.name)
+        return original(self, inputs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras.layers.Dense, "call", counting_call)
+        model.train_on_batch(x[:32], y[:32])
+    assert len(seen) == 2 and plan_calls == {"taken": 0, "handed_back": 2}
+    model.train_on_batch(x[:32], y[:32])
+    assert plan_calls["taken"] == 1
+
+
+def test_custom_activation_functions_take_the_graph():
+    L = keras.layers
+    model = keras.Sequential([L.Input((12,)), L.Dense(16, activation=lambda t: t * 2.0),
+                              L.BatchNormalization(), L.Dense(5, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert step_plan.plan_for(model) is None

@@ -19,8 +19,7 @@ import os
 import numpy as np
 
 from .. import activations, losses as losses_mod, native
-from ..autograd import Tensor
-from ..autograd import fused
+from ..autograd import Tensor, fused, is_grad_enabled
 from ..autograd.variable import STRUCTURE_VERSION
 from ..layers import activation_layers, regularization
 from ..layers.core import Dense, Dropout, Flatten
@@ -34,6 +33,12 @@ _SMALL_GRAPH_LAYERS = (
     regularization.GaussianNoise, regularization.GaussianDropout, regularization.MCDropout,
     regularization.MCAlphaDropout)
 _FLATTEN, _DROPOUT, _DENSE, _BATCH_NORM, _SMALL_GRAPH = range(5)
+# The methods the plan stands in for: a patched one (a profiler, a test double) means the
+# user wants it called, so the step takes the graph.
+_STAND_INS = ((Dense, "call"), (BatchNormalization, "call"), (Dropout, "call"),
+              (Flatten, "call"))
+_ORIGINALS = tuple(getattr(cls, name) for cls, name in _STAND_INS)
+_MODEL_HOOKS = ("call", "compute_loss", "_penalties", "_train_batch")
 
 _ENABLED = [os.environ.get("GLASSNET_STEP_PLAN", "1") != "0"]
 
@@ -55,7 +60,7 @@ def plan_for(model):
         return None
     key = (STRUCTURE_VERSION[0], id(model._loss_fn))
     cached = model.__dict__.get("_step_plan")
-    if cached is None or cached[0] != key:
+    if cached is None or cached[0] != key or (cached[1] is not None and cached[1].stale()):
         cached = model.__dict__["_step_plan"] = (key, StepPlan.build(model))
     return cached[1]
 
@@ -63,9 +68,14 @@ def plan_for(model):
 class StepPlan:
     """Forward, loss, backward of one stack; `run` returns None to hand a step back."""
 
-    def __init__(self, ops, dtype, input_tail):
+    def __init__(self, ops, dtype, input_tail, model_methods):
         self.ops, self.dtype, self.input_tail = ops, dtype, input_tail
         self.layers = [layer for _, layer in ops]
+        self.weights = [w for layer in self.layers for w in layer.weights]
+        # what a user may reassign without a structure change
+        self.activations = [(layer, layer.activation, layer._fused_activation)
+                            for kind, layer in ops if kind == _DENSE]
+        self.model_methods = model_methods
 
     @staticmethod
     def build(model):
@@ -87,6 +97,8 @@ class StepPlan:
         # NOTE: everything that could make a step hand back halfway (after a BN layer has
         # updated its moving statistics) is settled here, once.
         dtype, ndim = np.dtype(model.dtype), len(shape)  # the model converts its input
+        if dtype not in (np.float32, np.float64):
+            return None  # the compiled kernels' dtypes (float16 takes NumPy in the graph)
         ops = []
         for layer in layers:
             kind = type(layer)
@@ -103,28 +115,51 @@ class StepPlan:
                 ops.append((_DENSE, layer))
             elif kind is BatchNormalization and ndim == 2 and layer.axis in (-1, 1):
                 ops.append((_BATCH_NORM, layer))  # the kernels take (N, C) batches only
-            elif kind is Dense or kind in _SMALL_GRAPH_LAYERS:
+            elif kind in _SMALL_GRAPH_LAYERS or (kind is Dense and getattr(
+                    activations, getattr(layer.activation, "__name__", ""), None)
+                    is layer.activation):
                 ops.append((_SMALL_GRAPH, layer))  # e.g. Dense(sigmoid): two nodes
             else:
                 return None
         if ndim != 2:
             return None
-        return StepPlan(ops, dtype, tuple(shape[1:]))
+        methods = tuple(getattr(type(model), name) for name in _MODEL_HOOKS)
+        return StepPlan(ops, dtype, tuple(shape[1:]), methods)
+
+    def stale(self) -> bool:
+        """Whether a Dense layer's activation was reassigned since the plan was made."""
+        for layer, activation, fused_name in self.activations:
+            if layer.activation is not activation or layer._fused_activation != fused_name:
+                return True
+        return False
 
     def _usable(self, model, x) -> bool:
-        """Per-step checks of what may change without a structure change."""
+        """Per-step checks of what may change without a structure change; all of them
+        before the first side effect (BN statistics, dropout draws)."""
         if x.shape[1:] != self.input_tail or x.shape[0] < 2 or x.ndim < 2:
             return False
-        if model.__dict__.get("_regularized_cache") or "call" in model.__dict__:
+        if not is_grad_enabled() or model.__dict__.get("_regularized_cache") or \
+                model.activity_regularizer is not None or model._losses:
             return False
+        model_dict, cls = model.__dict__, type(model)
+        for name, method in zip(_MODEL_HOOKS, self.model_methods):
+            if name in model_dict or getattr(cls, name) is not method:
+                return False
+        for (cls, name), original in zip(_STAND_INS, _ORIGINALS):
+            if getattr(cls, name) is not original:
+                return False
         for layer in self.layers:
-            if "call" in layer.__dict__ or layer.activity_regularizer is not None:
+            if "call" in layer.__dict__ or layer.activity_regularizer is not None or \
+                    layer._losses:
                 return False
             if type(layer) is BatchNormalization and not layer.trainable:
                 return False  # a frozen BN layer normalises with its moving statistics
             if type(layer) is Dropout and layer._mc_sampling:
                 return False
-        return True
+        for w in self.weights:  # usually the first one
+            if w.requires_grad:
+                return True
+        return False  # nothing to train: the graph raises the error that says so
 
     def run(self, model, x, y, sample_weight):
         """(loss, y_pred) as Tensors without a graph, the gradients in place; or None."""
@@ -136,7 +171,6 @@ class StepPlan:
             labels = labels[:, 0]
         if labels.shape != (x.shape[0],):
             return None  # the graph's loss raises the error that names the shapes
-        labels = losses_mod._check_labels(labels, self.layers[-1].units)
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)  # as the model's Layer.__call__ converts its input
 
@@ -155,21 +189,22 @@ class StepPlan:
                 upstream = upstream or layer.kernel.requires_grad or (
                     layer.bias is not None and layer.bias.requires_grad)
                 h = out
-            elif kind == _BATCH_NORM:
+            elif kind == _BATCH_NORM and h.flags.c_contiguous and h.dtype == self.dtype:
                 out = self._batch_norm_forward(layer, h)
                 saved.append((kind, layer, h, upstream, out))
                 upstream = upstream or any(p is not None and p.requires_grad
                                            for p in (layer.gamma, layer.beta))
                 h = out[0]
-            else:
+            else:  # a small graph (also BN on an input its kernel cannot take, as the graph)
                 inp = Tensor(h, requires_grad=upstream)
                 out = layer.call(inp, training=True) if layer._call_has_training \
                     else layer.call(inp)
-                saved.append((kind, layer, h, upstream, (inp, out)))
+                saved.append((_SMALL_GRAPH, layer, h, upstream, (inp, out)))
                 upstream = out.requires_grad
                 h = out.data
-        if not upstream:
-            return None  # nothing to train: the graph raises the error that says so
+        # NOTE: after the forward pass, as in the graph (BN statistics and dropout draws are
+        # spent when a bad label raises)
+        labels = losses_mod._check_labels(labels, self.layers[-1].units)
         # The output layer's logits are `h`: the loss and its probabilities in one pass
         # (the same loop as softmax_rows, so y_pred is what the softmax layer returns).
         kernels = native.kernels
