@@ -45,7 +45,8 @@ def _stack(kind, dtype="float32"):
     L = keras.layers
     if kind == "bn_adam":
         layers = [L.Input((12,), dtype=dtype), L.Dense(16, activation="relu", dtype=dtype),
-                  L.BatchNormalization(dtype=dtype), L.Dense(8, activation="relu", dtype=dtype),
+                  L.BatchNormalization(dtype=dtype),
+                  L.Dense(8, activation="relu", dtype=dtype),
                   L.BatchNormalization(center=False, scale=False, dtype=dtype),
                   L.Dense(5, activation="softmax", dtype=dtype)]
         opt = keras.optimizers.Adam(0.01)
@@ -69,7 +70,8 @@ def _stack(kind, dtype="float32"):
     elif kind == "small_graphs":  # layers the plan runs as graphs of their own
         layers = [L.Input((12,)), L.Dense(16, use_bias=False), L.BatchNormalization(),
                   L.Activation("relu"), L.Dense(16), L.LeakyReLU(negative_slope=0.2),
-                  L.Dense(16, activation="sigmoid"), L.PReLU(), L.GaussianNoise(0.1, seed=4),
+                  L.Dense(16, activation="sigmoid"), L.PReLU(),
+                  L.GaussianNoise(0.1, seed=4),
                   L.Dense(16, activation="swish"), L.AlphaDropout(0.1, seed=5), L.ELU(),
                   L.Activation("linear"), L.Dense(5, activation="softmax")]
         opt = keras.optimizers.Adam(0.01)
@@ -110,7 +112,8 @@ def _train(kind, plan_on, dtype="float32", label_shape=None):
         y = y.astype("float32")
     step_plan.set_enabled(plan_on)
     losses = [model.train_on_batch(x[:32], y[:32]) for _ in range(4)]
-    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=True)
+    # batches of 24, 24, 16: the plan's kept arrays change shape
+    history = model.fit(x, y, batch_size=24, epochs=2, verbose=0, shuffle=True)
     preds = model.predict(x, verbose=0)
     return model, losses, history.history, preds
 
@@ -120,16 +123,17 @@ def _train(kind, plan_on, dtype="float32", label_shape=None):
                                   "prelu_first"])
 def test_plan_matches_the_graph_bit_for_bit(kind, plan_calls):
     fast, fast_losses, fast_hist, fast_pred = _train(kind, True)
-    assert plan_calls["taken"] == 4 + 2 * 4 and plan_calls["handed_back"] == 0
+    assert plan_calls["taken"] == 4 + 2 * 3 and plan_calls["handed_back"] == 0
     slow, slow_losses, slow_hist, slow_pred = _train(kind, False)
-    assert plan_calls["taken"] == 4 + 2 * 4  # the graph run did not take the plan
+    assert plan_calls["taken"] == 4 + 2 * 3  # the graph run did not take the plan
     np.testing.assert_array_equal(np.array(fast_losses), np.array(slow_losses))
     assert fast_hist == slow_hist
     for a, b in zip(_state(fast), _state(slow), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(fast_pred, slow_pred)
-    bn = [l for l in fast.layers if isinstance(l, keras.layers.BatchNormalization)]
-    for a, b in zip(bn, [l for l in slow.layers if isinstance(l, keras.layers.BatchNormalization)]):
+    def bn_layers(model):
+        return [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    for a, b in zip(bn_layers(fast), bn_layers(slow), strict=True):
         assert a.num_updates == b.num_updates > 0
 
 
@@ -140,6 +144,17 @@ def test_plan_takes_label_columns_and_integral_floats(labels, plan_calls):
     assert plan_calls["taken"] > 0
     for a, b in zip(_state(fast[0]), _state(slow[0]), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_results_do_not_share_the_kept_arrays():
+    model = _stack("bn_adam")
+    x, y = _data("bn_adam")
+    variables = model.trainable_variables
+    loss, y_pred = model._train_batch(x[:32], y[:32], None, variables)
+    first = (float(loss.data), y_pred.data.copy())
+    model._train_batch(x[32:], y[32:], None, variables)
+    assert float(loss.data) == first[0]
+    np.testing.assert_array_equal(y_pred.data, first[1])
 
 
 def test_plan_in_float64(plan_calls):
@@ -276,7 +291,7 @@ def test_environment_variable_switches_the_plan_off():
     assert out == "False"
 
 
-# ---- cases found in review: the plan hands back, or fails, exactly where the graph does ----
+# ---- found in review: the plan hands back, or fails, exactly where the graph does ----
 def _ab(fn):
     """fn() with the plan, then without it (same seed): (result or error text) twice."""
     out = []

@@ -76,6 +76,11 @@ class StepPlan:
         self.activations = [(layer, layer.activation, layer._fused_activation)
                             for kind, layer in ops if kind == _DENSE]
         self.model_methods = model_methods
+        # NOTE: a step's activations and input gradients live in arrays kept from one step
+        # to the next (one set, for the last batch shape): a fresh array of a MiB or more
+        # is a fresh mmap, and page-faulting it in cost W4 (batch 512) 9 ms of its 103 ms
+        # step. Nothing outside the step sees them (y_pred and the loss are new arrays).
+        self._buffers = {}  # 4 * op index + 0 (output), 1 (BN's xhat), 2 (input gradient)
 
     @staticmethod
     def build(model):
@@ -161,10 +166,18 @@ class StepPlan:
                 return True
         return False  # nothing to train: the graph raises the error that says so
 
+    def _buffer(self, key, shape):
+        buf = self._buffers.get(key)
+        if buf is not None and buf.shape == shape:
+            return buf
+        buf = self._buffers[key] = np.empty(shape, self.dtype)
+        return buf
+
     def run(self, model, x, y, sample_weight):
         """(loss, y_pred) as Tensors without a graph, the gradients in place; or None."""
-        if sample_weight is not None or type(x) is not np.ndarray or x.dtype.kind not in "fiub" \
-                or not x.flags.c_contiguous or not self._usable(model, x):
+        if sample_weight is not None or type(x) is not np.ndarray or \
+                x.dtype.kind not in "fiub" or not x.flags.c_contiguous or \
+                not self._usable(model, x):
             return None
         labels = np.asarray(y)
         if labels.ndim == 2 and labels.shape[1] == 1:
@@ -175,31 +188,33 @@ class StepPlan:
             x = x.astype(self.dtype)  # as the model's Layer.__call__ converts its input
 
         saved, h, upstream = [], x, False
-        for kind, layer in self.ops:
+        for i, (kind, layer) in enumerate(self.ops):
             if kind == _FLATTEN:
-                saved.append((kind, layer, h, upstream, None))
+                saved.append((kind, layer, h, upstream, None, i))
                 h = h.reshape(h.shape[0], -1)
             elif kind == _DROPOUT:
                 mask = self._dropout_mask(layer, h)
-                saved.append((kind, layer, h, upstream, mask))
+                saved.append((kind, layer, h, upstream, mask, i))
                 h = h if mask is None else h * mask
             elif kind == _DENSE:
-                out = self._dense_forward(layer, h)
-                saved.append((kind, layer, h, upstream, out))
+                out = self._dense_forward(layer, h, self._buffer(
+                    4 * i, h.shape[:-1] + (layer.kernel.shape[1],)))
+                saved.append((kind, layer, h, upstream, out, i))
                 upstream = upstream or layer.kernel.requires_grad or (
                     layer.bias is not None and layer.bias.requires_grad)
                 h = out
             elif kind == _BATCH_NORM and h.flags.c_contiguous and h.dtype == self.dtype:
-                out = self._batch_norm_forward(layer, h)
-                saved.append((kind, layer, h, upstream, out))
+                out = self._batch_norm_forward(layer, h, self._buffer(4 * i, h.shape),
+                                               self._buffer(4 * i + 1, h.shape))
+                saved.append((kind, layer, h, upstream, out, i))
                 upstream = upstream or any(p is not None and p.requires_grad
                                            for p in (layer.gamma, layer.beta))
                 h = out[0]
-            else:  # a small graph (also BN on an input its kernel cannot take, as the graph)
+            else:  # a small graph (also BN on an input its kernel cannot take: the graph's)
                 inp = Tensor(h, requires_grad=upstream)
                 out = layer.call(inp, training=True) if layer._call_has_training \
                     else layer.call(inp)
-                saved.append((_SMALL_GRAPH, layer, h, upstream, (inp, out)))
+                saved.append((_SMALL_GRAPH, layer, h, upstream, (inp, out), i))
                 upstream = out.requires_grad
                 h = out.data
         # NOTE: after the forward pass, as in the graph (BN statistics and dropout draws are
@@ -219,17 +234,19 @@ class StepPlan:
         g = np.empty_like(p)
         kernels.xent_backward(p, labels64, g_rows, g)
         owned = True
-        for kind, layer, inp, needs_gx, kept in reversed(saved):
+        for kind, layer, inp, needs_gx, kept, i in reversed(saved):
             if kind == _FLATTEN:
                 g, owned = g.reshape(inp.shape), False
             elif kind == _DROPOUT:
                 if kept is not None:
                     g, owned = g * kept, False
             elif kind == _DENSE:
-                g = self._dense_backward(layer, inp, kept, g, owned, needs_gx)
+                gx_out = needs_gx and self._buffer(4 * i + 2, inp.shape)
+                g = self._dense_backward(layer, inp, kept, g, owned, gx_out)
                 owned = True
             elif kind == _BATCH_NORM:
-                g = self._batch_norm_backward(layer, inp, kept, g, needs_gx)
+                gx_out = needs_gx and self._buffer(4 * i + 2, inp.shape)
+                g = self._batch_norm_backward(layer, inp, kept, g, gx_out)
                 owned = True
             else:
                 g, owned = self._small_graph_backward(kept, g), False
@@ -259,10 +276,10 @@ class StepPlan:
 
     # ---- Dense: fused.dense without its node -------------------------------------------
     @staticmethod
-    def _dense_forward(layer, h):
+    def _dense_forward(layer, h, z):
         kernel, bias = layer.kernel, layer.bias
         activation = layer._fused_activation
-        z = np.matmul(h, kernel.data)
+        np.matmul(h, kernel.data, out=z)
         if activation == "relu" and bias is not None:
             return fused._bias_relu(z, bias.data)
         if bias is not None:
@@ -270,7 +287,9 @@ class StepPlan:
         return fused.INPLACE_ACTIVATIONS[activation][0](z) if activation else z
 
     @staticmethod
-    def _dense_backward(layer, inp, y, g, owned, needs_gx):
+    def _dense_backward(layer, inp, y, g, owned, gx_out):
+        """The gradients of the layer's weights; returns the input's, written into `gx_out`
+        (False: the input needs none)."""
         kernel, bias = layer.kernel, layer.bias
         activation = layer._fused_activation
         want_gb = bias is not None and bias.requires_grad
@@ -280,7 +299,7 @@ class StepPlan:
         elif activation is not None:
             g = fused.INPLACE_ACTIVATIONS[activation][1](g, y)
         g2 = g.reshape(-1, g.shape[-1])
-        gx = np.matmul(g, kernel.data.T) if needs_gx else None
+        gx = np.matmul(g, kernel.data.T, out=gx_out) if gx_out is not False else None
         if kernel.requires_grad:
             kernel._accumulate_grad(np.matmul(inp.reshape(-1, inp.shape[-1]).T, g2,
                                               out=fused._grad_target(kernel)))
@@ -292,11 +311,10 @@ class StepPlan:
 
     # ---- BatchNormalization in training mode: fused._batch_norm_train_native ------------
     @staticmethod
-    def _batch_norm_forward(layer, h):
+    def _batch_norm_forward(layer, h, y, xhat):
         moving_mean, moving_var = layer.moving_mean.data, layer.moving_variance.data
         gamma, beta = layer.gamma, layer.beta
         rows, channels = h.shape
-        y, xhat = np.empty_like(h), np.empty_like(h)
         mean, var, inv_std = np.empty((3, channels), h.dtype)
         native.kernels.bn_forward(h, rows, None if gamma is None else gamma.data,
                                   None if beta is None else beta.data, layer.epsilon,
@@ -306,7 +324,7 @@ class StepPlan:
         return y, xhat, inv_std
 
     @staticmethod
-    def _batch_norm_backward(layer, inp, saved, g, needs_gx):
+    def _batch_norm_backward(layer, inp, saved, g, gx_out):
         _, xhat, inv_std = saved
         gamma, beta = layer.gamma, layer.beta
         channels = inp.shape[1]
@@ -315,7 +333,7 @@ class StepPlan:
         scale = np.empty(channels, inp.dtype)
         sum_gx = np.empty_like(scale) if sum_gx is None else sum_gx
         sum_g = np.empty_like(scale) if sum_g is None else sum_g
-        gx = np.empty_like(inp) if needs_gx else None
+        gx = gx_out if gx_out is not False else None
         if not g.flags.c_contiguous:
             g = np.ascontiguousarray(g)
         native.kernels.bn_backward(g, xhat, None if gamma is None else gamma.data, inv_std,
