@@ -360,3 +360,15 @@ def test_float32_and_float64_batches_take_the_kernels(monkeypatch, dtype):
     _bn_step(dtype)
     _bn_inference(dtype, True, True)
     assert {"adam", "bn_forward", "bn_backward", "bn_inference"} <= set(calls), calls
+
+
+def test_a_backward_pass_finishes_with_the_kernels_its_forward_began_with():
+    """Switching the kernels off between a forward and its backward pass is harmless."""
+    z = Tensor(np.random.default_rng(0).standard_normal((4, 3)).astype("float32"),
+               requires_grad=True)
+    loss = fused.softmax_cross_entropy(z, np.array([0, 1, 2, 1]), sparse=True)
+    assert native.compiled() is not None
+    with native.disabled():
+        assert native.kernels is None and native.compiled() is not None
+        loss.backward(np.ones(4, "float32"))
+    assert z.grad.shape == (4, 3) and np.allclose(z.grad.sum(axis=1), 0, atol=1e-6)

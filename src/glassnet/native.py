@@ -33,6 +33,12 @@ def enabled() -> bool:
     return kernels is not None
 
 
+def compiled():
+    """The compiled module even while switched off, or None when not built: a backward pass
+    finishes with the kernels its forward pass began with."""
+    return _module
+
+
 def set_enabled(flag: bool) -> None:
     """Use (True) or bypass (False) the compiled kernels; True needs `available()`."""
     global kernels

@@ -117,38 +117,51 @@ def _grad_target(param):
     return param.grad_out() if type(param) is not Tensor and param.requires_grad else None
 
 
+def dense_forward(xd, kernel, bias, activation, out=None):
+    """act(xd @ kernel + bias) on arrays: `dense`'s forward pass (the product written into
+    `out` when given; the activation is applied in place)."""
+    z = np.matmul(xd, kernel.data, out=out)
+    if bias is not None and activation == "relu" and native.kernels is not None:
+        return _bias_relu(z, bias.data)
+    if bias is not None:
+        z += bias.data
+    return INPLACE_ACTIVATIONS[activation][0](z) if activation else z
+
+
+def dense_backward(g, xd, y, kernel, bias, activation, owned, want_gx, gx_out=None):
+    """(gx, gk, gb) of `dense_forward` for the output gradient g: gx only when `want_gx`
+    (written into `gx_out` when given), gk / gb only for weights that require one, straight
+    into the optimizer's packed buffers when free. g is overwritten when `owned`."""
+    gx = gk = gb = None
+    want_gb = bias is not None and bias.requires_grad
+    if activation is None:
+        gz = g
+    elif activation == "relu":
+        gz, gb = _relu_backward(g, y, owned, bias if want_gb else None)
+    else:
+        gz = INPLACE_ACTIVATIONS[activation][1](g, y)
+    gz2 = gz.reshape(-1, gz.shape[-1])
+    if want_gx:
+        gx = np.matmul(gz, kernel.data.T, out=gx_out)
+    if kernel.requires_grad:
+        # NOTE: written straight into the optimizer's packed gradient buffer when free:
+        # saves a copy of every kernel gradient per step.
+        gk = np.matmul(xd.reshape(-1, xd.shape[-1]).T, gz2, out=_grad_target(kernel))
+    if want_gb and gb is None:
+        gb = np.add.reduce(gz2, axis=0, out=_grad_target(bias))
+    return gx, gk, gb
+
+
 def dense(x, kernel, bias=None, activation=None) -> Tensor:
     """y = act(x @ kernel + bias) as one node; `activation` is None or a key of
     INPLACE_ACTIVATIONS. x may have any number of leading axes (Keras Dense semantics)."""
     x = tensor(x)
-    z = np.matmul(x.data, kernel.data)
-    fwd_bwd = INPLACE_ACTIVATIONS[activation] if activation else None
-    if bias is not None and activation == "relu" and native.kernels is not None:
-        y = _bias_relu(z, bias.data)
-    else:
-        if bias is not None:
-            z += bias.data
-        y = fwd_bwd[0](z) if fwd_bwd else z
+    y = dense_forward(x.data, kernel, bias, activation)
     parents = (x, kernel) if bias is None else (x, kernel, bias)
 
     def vjp(g):
-        gx = gk = gb = None
-        want_gb = bias is not None and bias.requires_grad
-        if fwd_bwd is None:
-            gz = g
-        elif activation == "relu":
-            gz, gb = _relu_backward(g, y, GRAD_OWNED[0], bias if want_gb else None)
-        else:
-            gz = fwd_bwd[1](g, y)
-        gz2 = gz.reshape(-1, gz.shape[-1])
-        if x.requires_grad:
-            gx = np.matmul(gz, kernel.data.T)
-        if kernel.requires_grad:
-            # NOTE: written straight into the optimizer's packed gradient buffer when free:
-            # saves a copy of every kernel gradient per step.
-            gk = np.matmul(x.data.reshape(-1, x.shape[-1]).T, gz2, out=_grad_target(kernel))
-        if want_gb and gb is None:
-            gb = np.add.reduce(gz2, axis=0, out=_grad_target(bias))
+        gx, gk, gb = dense_backward(g, x.data, y, kernel, bias, activation, GRAD_OWNED[0],
+                                    x.requires_grad)
         return (gx, gk) if bias is None else (gx, gk, gb)
     return Tensor.from_op(y, parents, fresh_vjp(vjp), f"dense_{activation or 'linear'}")
 
@@ -232,39 +245,60 @@ def _update_moving(moving, mean, var):
 
 def _batch_norm_train_native(x, gamma, beta, epsilon, moving):
     """`batch_norm_train` for a (N, C) batch in compiled passes (_native.c)."""
-    xd, kernels = x.data, native.kernels
-    rows, channels = xd.shape
-    y, xhat = np.empty_like(xd), np.empty_like(xd)
-    mean, var, inv_std = np.empty((3, channels), xd.dtype)
-    gamma_d = None if gamma is None else gamma.data
+    xd = x.data
     moving = () if moving is None else moving
     if moving and moving[0].dtype != xd.dtype:  # e.g. float16 inputs, float32 statistics
         return _update_moving_after(_batch_norm_train_native(x, gamma, beta, epsilon, None),
                                     moving)
-    kernels.bn_forward(xd, rows, gamma_d, None if beta is None else beta.data, epsilon,
-                       y, xhat, mean, var, inv_std, *moving)
+    y, xhat, mean, var, inv_std = batch_norm_train_forward(xd, gamma, beta, epsilon, moving)
     parents = tuple(p for p in (x, gamma, beta) if p is not None)
 
     def vjp(g):
-        # NOTE: dgamma = sum_gx and dbeta = sum_g land in the packed gradient buffers
-        sum_gx = _grad_target(gamma) if gamma is not None else None
-        sum_g = _grad_target(beta) if beta is not None else None
-        scale = np.empty(channels, xd.dtype)
-        sum_gx = np.empty_like(scale) if sum_gx is None else sum_gx
-        sum_g = np.empty_like(scale) if sum_g is None else sum_g
-        gx = np.empty_like(xd) if x.requires_grad else None
-        try:
-            kernels.bn_backward(g, xhat, gamma_d, inv_std, gx, sum_g, sum_gx, scale)
-        except (TypeError, ValueError, BufferError):  # g broadcast, read-only or float64
-            g = np.ascontiguousarray(g, dtype=xd.dtype)
-            kernels.bn_backward(g, xhat, gamma_d, inv_std, gx, sum_g, sum_gx, scale)
+        gx, dgamma, dbeta = batch_norm_train_backward(g, xhat, gamma, beta, inv_std,
+                                                      x.requires_grad)
         out = [gx]
         if gamma is not None:
-            out.append(sum_gx.reshape(gamma.shape))
+            out.append(dgamma.reshape(gamma.shape))
         if beta is not None:
-            out.append(sum_g.reshape(beta.shape))
+            out.append(dbeta.reshape(beta.shape))
         return tuple(out)
     return Tensor.from_op(y, parents, fresh_vjp(vjp), "batch_norm_train"), mean, var
+
+
+def batch_norm_train_forward(xd, gamma, beta, epsilon, moving=(), y=None, xhat=None):
+    """The compiled forward pass of `batch_norm_train` on a C-contiguous (N, C) array:
+    (y, xhat, mean, var, inv_std), y and xhat written into the arrays given; `moving` is
+    () or (moving_mean, moving_variance, momentum) arrays of xd's dtype, updated in place."""
+    rows, channels = xd.shape
+    y = np.empty_like(xd) if y is None else y
+    xhat = np.empty_like(xd) if xhat is None else xhat
+    mean, var, inv_std = np.empty((3, channels), xd.dtype)
+    native.kernels.bn_forward(xd, rows, None if gamma is None else gamma.data,
+                              None if beta is None else beta.data, epsilon,
+                              y, xhat, mean, var, inv_std, *moving)
+    return y, xhat, mean, var, inv_std
+
+
+def batch_norm_train_backward(g, xhat, gamma, beta, inv_std, want_gx, gx_out=None):
+    """(gx, dgamma, dbeta) of `batch_norm_train_forward`, in one compiled pass: gx only
+    when `want_gx` (into `gx_out` when given); dgamma and dbeta land in the optimizer's
+    packed gradient buffers when free."""
+    channels = xhat.shape[1]
+    kernels = native.compiled()
+    # NOTE: dgamma = sum_gx and dbeta = sum_g land in the packed gradient buffers
+    sum_gx = _grad_target(gamma) if gamma is not None else None
+    sum_g = _grad_target(beta) if beta is not None else None
+    scale = np.empty(channels, xhat.dtype)
+    sum_gx = np.empty_like(scale) if sum_gx is None else sum_gx
+    sum_g = np.empty_like(scale) if sum_g is None else sum_g
+    gx = (np.empty_like(xhat) if gx_out is None else gx_out) if want_gx else None
+    gamma_d = None if gamma is None else gamma.data
+    try:
+        kernels.bn_backward(g, xhat, gamma_d, inv_std, gx, sum_g, sum_gx, scale)
+    except (TypeError, ValueError, BufferError):  # g broadcast, read-only or float64
+        g = np.ascontiguousarray(g, dtype=xhat.dtype)
+        kernels.bn_backward(g, xhat, gamma_d, inv_std, gx, sum_g, sum_gx, scale)
+    return gx, sum_gx, sum_g
 
 
 def _update_moving_after(result, moving):
@@ -396,21 +430,33 @@ def softmax_cross_entropy(logits, target, sparse: bool, label_smoothing: float =
 def _sparse_softmax_cross_entropy_native(z, target):
     """`softmax_cross_entropy` of (N, K) logits and N integer labels, in one compiled pass;
     the probabilities it leaves make the backward pass a second one."""
-    kernels, zd = native.kernels, z.data
+    p, loss, labels = sparse_softmax_cross_entropy_forward(z.data, target)
+
+    def vjp(g):
+        return (sparse_softmax_cross_entropy_backward(p, labels, g),)
+    return Tensor.from_op(loss, (z,), fresh_vjp(vjp), "softmax_cross_entropy")
+
+
+def sparse_softmax_cross_entropy_forward(zd, target):
+    """(p, loss, labels) for (N, K) logits `zd` and N integer labels (or (N, 1)), compiled:
+    p = softmax(zd) (the same loop as the softmax activation's), the per-row loss, and the
+    labels as the int64 array the backward pass takes."""
     labels = np.asarray(target)
     if labels.ndim == 2:  # (N, 1) labels, as Keras accepts
         labels = labels[:, 0]
     labels = np.ascontiguousarray(labels, dtype=np.int64)
     p, loss = np.empty_like(zd), np.empty(zd.shape[0], zd.dtype)
-    kernels.xent_forward(zd, labels, p, loss)
+    native.kernels.xent_forward(zd, labels, p, loss)
+    return p, loss, labels
 
-    def vjp(g):
-        gz = np.empty_like(p)
-        if not (g.flags.c_contiguous and g.dtype == p.dtype):  # e.g. a broadcast mean VJP
-            g = np.ascontiguousarray(g, dtype=p.dtype)
-        kernels.xent_backward(p, labels, g, gz)
-        return (gz,)
-    return Tensor.from_op(loss, (z,), fresh_vjp(vjp), "softmax_cross_entropy")
+
+def sparse_softmax_cross_entropy_backward(p, labels, g):
+    """d loss / d logits = (p - onehot(labels)) * g[:, None], compiled."""
+    gz = np.empty_like(p)
+    if not (g.flags.c_contiguous and g.dtype == p.dtype):  # e.g. a broadcast mean VJP
+        g = np.ascontiguousarray(g, dtype=p.dtype)
+    native.compiled().xent_backward(p, labels, g, gz)
+    return gz
 
 
 def sigmoid_binary_cross_entropy(logits, target, label_smoothing: float = 0.0) -> Tensor:

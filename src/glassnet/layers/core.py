@@ -184,12 +184,16 @@ class Dropout(Layer):
     def call(self, inputs, training=False):
         if not (training or self._mc_sampling) or self.rate == 0:
             return inputs
-        shape = inputs.shape if self.noise_shape is None else tuple(
-            n if n is not None else s for n, s in zip(self.noise_shape, inputs.shape))
-        keep = self._rng.random(shape, dtype=np.float32) >= self.rate
-        scale = np.asarray(1.0 / (1.0 - self.rate), dtype=inputs.dtype)
-        mask = keep * scale
+        mask = self.draw_mask(inputs.shape, inputs.dtype)
         return Tensor.from_op(inputs.data * mask, (inputs,), lambda g: (g * mask,), "dropout")
+
+    def draw_mask(self, input_shape, dtype) -> np.ndarray:
+        """The next mask from the layer's generator: 0 for dropped units, 1 / (1 - rate)
+        for kept ones, of `noise_shape` (None entries from `input_shape`)."""
+        shape = input_shape if self.noise_shape is None else tuple(
+            n if n is not None else s for n, s in zip(self.noise_shape, input_shape))
+        keep = self._rng.random(shape, dtype=np.float32) >= self.rate
+        return keep * np.asarray(1.0 / (1.0 - self.rate), dtype=dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -6,8 +6,11 @@ arithmetic: a Tensor and a closure per op, a topological sort, a gradient dictio
 products). For the commonest model of all, a `Sequential` stack of Flatten, Dense, Dropout
 and BatchNormalization layers ending in a softmax Dense trained with
 sparse_categorical_crossentropy, `StepPlan` runs the same forward and backward without the
-graph: the same kernels, on the same arrays, in the same order, with the gradients left
-in the optimizer's buffers exactly as `loss.backward()` leaves them. It is an optimisation
+graph: the array functions the graph's nodes call (`fused.dense_forward`/`dense_backward`,
+`batch_norm_train_forward`/`_backward`, the sparse cross-entropy's, `Dropout.draw_mask`),
+in the same order, with the gradients left in the optimizer's buffers exactly as
+`loss.backward()` leaves them; other built-in layers run as small graphs of their own, and
+the step's large arrays are kept from one step to the next. It is an optimisation
 only (tests compare both paths bit for bit); anything it does not cover, or any change it
 cannot see coming (a diagnostics wrapper around a layer's `call`, a penalty, an unusual
 input), takes the graph. `GLASSNET_STEP_PLAN=0` or `set_enabled(False)` turns it off.
@@ -193,19 +196,22 @@ class StepPlan:
                 saved.append((kind, layer, h, upstream, None, i))
                 h = h.reshape(h.shape[0], -1)
             elif kind == _DROPOUT:
-                mask = self._dropout_mask(layer, h)
+                mask = layer.draw_mask(h.shape, h.dtype) if layer.rate else None
                 saved.append((kind, layer, h, upstream, mask, i))
                 h = h if mask is None else h * mask
             elif kind == _DENSE:
-                out = self._dense_forward(layer, h, self._buffer(
-                    4 * i, h.shape[:-1] + (layer.kernel.shape[1],)))
+                out = fused.dense_forward(h, layer.kernel, layer.bias, layer._fused_activation,
+                                          self._buffer(4 * i, h.shape[:-1] + (layer.units,)))
                 saved.append((kind, layer, h, upstream, out, i))
                 upstream = upstream or layer.kernel.requires_grad or (
                     layer.bias is not None and layer.bias.requires_grad)
                 h = out
             elif kind == _BATCH_NORM and h.flags.c_contiguous and h.dtype == self.dtype:
-                out = self._batch_norm_forward(layer, h, self._buffer(4 * i, h.shape),
-                                               self._buffer(4 * i + 1, h.shape))
+                moving = (layer.moving_mean.data, layer.moving_variance.data, layer.momentum)
+                out = fused.batch_norm_train_forward(
+                    h, layer.gamma, layer.beta, layer.epsilon, moving,
+                    self._buffer(4 * i, h.shape), self._buffer(4 * i + 1, h.shape))
+                layer.num_updates += 1
                 saved.append((kind, layer, h, upstream, out, i))
                 upstream = upstream or any(p is not None and p.requires_grad
                                            for p in (layer.gamma, layer.beta))
@@ -221,18 +227,14 @@ class StepPlan:
         # spent when a bad label raises)
         labels = losses_mod._check_labels(labels, self.layers[-1].units)
         # The output layer's logits are `h`: the loss and its probabilities in one pass
-        # (the same loop as softmax_rows, so y_pred is what the softmax layer returns).
-        kernels = native.kernels
-        labels64 = np.ascontiguousarray(labels, dtype=np.int64)
-        p, per_sample = np.empty_like(h), np.empty(h.shape[0], h.dtype)
-        kernels.xent_forward(h, labels64, p, per_sample)
+        # (the same loop as the softmax activation's, so y_pred is what that layer returns).
+        p, per_sample, labels = fused.sparse_softmax_cross_entropy_forward(h, labels)
         loss = np.add.reduce(per_sample, axis=None) / per_sample.dtype.type(per_sample.size)
 
         # backward: ops.mean's VJP, the cross-entropy's, then each layer's
         g_rows = np.empty(per_sample.shape, per_sample.dtype)
         g_rows.fill(np.ones((), per_sample.dtype) / per_sample.size)
-        g = np.empty_like(p)
-        kernels.xent_backward(p, labels64, g_rows, g)
+        g = fused.sparse_softmax_cross_entropy_backward(p, labels, g_rows)
         owned = True
         for kind, layer, inp, needs_gx, kept, i in reversed(saved):
             if kind == _FLATTEN:
@@ -241,12 +243,16 @@ class StepPlan:
                 if kept is not None:
                     g, owned = g * kept, False
             elif kind == _DENSE:
-                gx_out = needs_gx and self._buffer(4 * i + 2, inp.shape)
-                g = self._dense_backward(layer, inp, kept, g, owned, gx_out)
+                g, gk, gb = fused.dense_backward(
+                    g, inp, kept, layer.kernel, layer.bias, layer._fused_activation, owned,
+                    needs_gx, needs_gx and self._buffer(4 * i + 2, inp.shape))
+                _take_gradients((layer.kernel, gk), (layer.bias, gb))
                 owned = True
             elif kind == _BATCH_NORM:
-                gx_out = needs_gx and self._buffer(4 * i + 2, inp.shape)
-                g = self._batch_norm_backward(layer, inp, kept, g, gx_out)
+                g, dgamma, dbeta = fused.batch_norm_train_backward(
+                    g, kept[1], layer.gamma, layer.beta, kept[4], needs_gx,
+                    needs_gx and self._buffer(4 * i + 2, inp.shape))
+                _take_gradients((layer.gamma, dgamma), (layer.beta, dbeta))
                 owned = True
             else:
                 g, owned = self._small_graph_backward(kept, g), False
@@ -264,82 +270,9 @@ class StepPlan:
             out.backward(g)  # weights (PReLU's alpha) take their gradients here
         return inp.grad
 
-    # ---- Dropout: its call, the same draws from its generator ---------------------------
-    @staticmethod
-    def _dropout_mask(layer, h):
-        if layer.rate == 0:
-            return None
-        shape = h.shape if layer.noise_shape is None else tuple(
-            n if n is not None else s for n, s in zip(layer.noise_shape, h.shape))
-        keep = layer._rng.random(shape, dtype=np.float32) >= layer.rate
-        return keep * np.asarray(1.0 / (1.0 - layer.rate), dtype=h.dtype)
 
-    # ---- Dense: fused.dense without its node -------------------------------------------
-    @staticmethod
-    def _dense_forward(layer, h, z):
-        kernel, bias = layer.kernel, layer.bias
-        activation = layer._fused_activation
-        np.matmul(h, kernel.data, out=z)
-        if activation == "relu" and bias is not None:
-            return fused._bias_relu(z, bias.data)
-        if bias is not None:
-            z += bias.data
-        return fused.INPLACE_ACTIVATIONS[activation][0](z) if activation else z
-
-    @staticmethod
-    def _dense_backward(layer, inp, y, g, owned, gx_out):
-        """The gradients of the layer's weights; returns the input's, written into `gx_out`
-        (False: the input needs none)."""
-        kernel, bias = layer.kernel, layer.bias
-        activation = layer._fused_activation
-        want_gb = bias is not None and bias.requires_grad
-        gb = None
-        if activation == "relu":
-            g, gb = fused._relu_backward(g, y, owned, bias if want_gb else None)
-        elif activation is not None:
-            g = fused.INPLACE_ACTIVATIONS[activation][1](g, y)
-        g2 = g.reshape(-1, g.shape[-1])
-        gx = np.matmul(g, kernel.data.T, out=gx_out) if gx_out is not False else None
-        if kernel.requires_grad:
-            kernel._accumulate_grad(np.matmul(inp.reshape(-1, inp.shape[-1]).T, g2,
-                                              out=fused._grad_target(kernel)))
-        if want_gb:
-            if gb is None:
-                gb = np.add.reduce(g2, axis=0, out=fused._grad_target(bias))
-            bias._accumulate_grad(gb)
-        return gx
-
-    # ---- BatchNormalization in training mode: fused._batch_norm_train_native ------------
-    @staticmethod
-    def _batch_norm_forward(layer, h, y, xhat):
-        moving_mean, moving_var = layer.moving_mean.data, layer.moving_variance.data
-        gamma, beta = layer.gamma, layer.beta
-        rows, channels = h.shape
-        mean, var, inv_std = np.empty((3, channels), h.dtype)
-        native.kernels.bn_forward(h, rows, None if gamma is None else gamma.data,
-                                  None if beta is None else beta.data, layer.epsilon,
-                                  y, xhat, mean, var, inv_std, moving_mean, moving_var,
-                                  layer.momentum)
-        layer.num_updates += 1
-        return y, xhat, inv_std
-
-    @staticmethod
-    def _batch_norm_backward(layer, inp, saved, g, gx_out):
-        _, xhat, inv_std = saved
-        gamma, beta = layer.gamma, layer.beta
-        channels = inp.shape[1]
-        sum_gx = fused._grad_target(gamma) if gamma is not None else None
-        sum_g = fused._grad_target(beta) if beta is not None else None
-        scale = np.empty(channels, inp.dtype)
-        sum_gx = np.empty_like(scale) if sum_gx is None else sum_gx
-        sum_g = np.empty_like(scale) if sum_g is None else sum_g
-        gx = gx_out if gx_out is not False else None
-        if not g.flags.c_contiguous:
-            g = np.ascontiguousarray(g)
-        native.kernels.bn_backward(g, xhat, None if gamma is None else gamma.data, inv_std,
-                                   gx, sum_g, sum_gx, scale)
-        if gamma is not None and gamma.requires_grad:
-            gamma._accumulate_grad(sum_gx)
-        if beta is not None and beta.requires_grad:
-            beta._accumulate_grad(sum_g)
-        return gx
+def _take_gradients(*pairs):
+    """What backward() does with a weight's gradient from a VJP."""
+    for weight, grad in pairs:
+        if grad is not None and weight is not None and weight.requires_grad:
+            weight._accumulate_grad(grad)
