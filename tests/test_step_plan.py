@@ -85,8 +85,9 @@ def _stack(kind, dtype="float32"):
                   L.Dense(5, activation="softmax")]
         opt = keras.optimizers.Adam(0.01, amsgrad=True)
     model = keras.Sequential(layers)
-    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    loss = keras.losses.SparseCategoricalCrossentropy() if kind == "dropout" else \
+        "sparse_categorical_crossentropy"  # the Loss object: its own reduction path
+    model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
     return model
 
 
@@ -422,3 +423,26 @@ def test_custom_activation_functions_take_the_graph():
                               L.BatchNormalization(), L.Dense(5, activation="softmax")])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     assert step_plan.plan_for(model) is None
+
+
+def test_loss_objects_with_other_settings_take_the_graph():
+    x, y = _data("bn_adam")
+    for loss in (keras.losses.SparseCategoricalCrossentropy(ignore_class=0),
+                 keras.losses.SparseCategoricalCrossentropy(reduction="sum"),
+                 keras.losses.SparseCategoricalCrossentropy(from_logits=True)):
+        model = _bn_dropout_model()
+        model.compile(optimizer="sgd", loss=loss)
+        assert step_plan.plan_for(model) is None, loss
+
+    def bad_label_and_later_settings():
+        model = _bn_dropout_model()
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        model.compile(optimizer="sgd", loss=loss)
+        try:
+            model.train_on_batch(x[:32], np.full(32, 9))
+        except ValueError as exc:
+            message = str(exc)
+        loss.reduction = "sum"  # after compile: the next step must see it
+        return message, _side_effects(model), model.train_on_batch(x[:32], y[:32])
+    on, off = _ab(bad_label_and_later_settings)
+    assert on == off and "Received label 9" in on[0]

@@ -90,7 +90,8 @@ class StepPlan:
         if type(model).__dict__.get("_plain_layer_stack") is not True or not model.built \
                 or "call" in model.__dict__:
             return None
-        if model._loss_fn is not losses_mod.sparse_categorical_crossentropy:
+        if model._loss_fn is not losses_mod.sparse_categorical_crossentropy and \
+                not _plain_sparse_loss(model._loss_fn):
             return None
         layers = list(model._layers)
         if not layers or type(layers[-1]) is not Dense or len(set(map(id, layers))) < len(
@@ -149,6 +150,10 @@ class StepPlan:
         if not is_grad_enabled() or model.__dict__.get("_regularized_cache") or \
                 model.activity_regularizer is not None or model._losses:
             return False
+        loss_fn = model._loss_fn
+        if loss_fn is not losses_mod.sparse_categorical_crossentropy and \
+                not _plain_sparse_loss(loss_fn):
+            return False  # e.g. from_logits set on the Loss object after compile
         model_dict, cls = model.__dict__, type(model)
         for name, method in zip(_MODEL_HOOKS, self.model_methods):
             if name in model_dict or getattr(cls, name) is not method:
@@ -189,6 +194,8 @@ class StepPlan:
             return None  # the graph's loss raises the error that names the shapes
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)  # as the model's Layer.__call__ converts its input
+        if model._loss_fn is not losses_mod.sparse_categorical_crossentropy:
+            labels = losses_mod._true(labels, self.dtype)  # a Loss object's float labels
 
         saved, h, upstream = [], x, False
         for i, (kind, layer) in enumerate(self.ops):
@@ -269,6 +276,15 @@ class StepPlan:
         if out.requires_grad:
             out.backward(g)  # weights (PReLU's alpha) take their gradients here
         return inp.grad
+
+
+def _plain_sparse_loss(fn) -> bool:
+    """`SparseCategoricalCrossentropy()` with Keras' defaults: the same values and
+    gradients as the function (its sum / batch size reduction is the function's mean)."""
+    return type(fn) is losses_mod.SparseCategoricalCrossentropy and not fn.from_logits and \
+        fn.ignore_class is None and fn.axis == -1 and fn._dtype is None and \
+        fn.reduction == "sum_over_batch_size" and fn._fn_kwargs == {
+            "from_logits": False, "ignore_class": None, "axis": -1}
 
 
 def _take_gradients(*pairs):
