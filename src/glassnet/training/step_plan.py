@@ -58,8 +58,9 @@ def set_enabled(flag: bool) -> None:
 
 
 def plan_for(model):
-    """The model's StepPlan, or None when its step must go through the graph (cached until
-    the model's structure, loss or the kernels' switch change)."""
+    """The model's StepPlan, or None when its step must go through the graph (None while
+    the plan or the compiled kernels are switched off; cached until the model's structure
+    or loss changes or a Dense layer's activation is reassigned)."""
     if not _ENABLED[0] or native.kernels is None:
         return None
     key = (STRUCTURE_VERSION[0], id(model._loss_fn))
