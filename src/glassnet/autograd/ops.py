@@ -296,13 +296,20 @@ def _mean_all(x) -> Tensor:
     """mean over every element (the loss reduction), as np.mean but a third of the calls;
     its VJP is a contiguous array, which the fused loss VJPs take without a copy."""
     data = x.data
-    y = np.add.reduce(data, axis=None) / data.dtype.type(data.size)
+    return Tensor.from_op(mean_all_forward(data), (x,),
+                          lambda g: (mean_all_backward(g, data),), "mean")
 
-    def vjp(g):
-        out = np.empty(data.shape, np.result_type(g, data.dtype))
-        out.fill(g / data.size)
-        return (out,)
-    return Tensor.from_op(y, (x,), vjp, "mean")
+
+def mean_all_forward(data: np.ndarray):
+    """The mean of every element of a float array (`mean`'s loss reduction)."""
+    return np.add.reduce(data, axis=None) / data.dtype.type(data.size)
+
+
+def mean_all_backward(g, data: np.ndarray) -> np.ndarray:
+    """The gradient of `mean_all_forward(data)` for the output gradient g: g / size."""
+    out = np.empty(data.shape, np.result_type(g, data.dtype))
+    out.fill(g / data.size)
+    return out
 
 
 def var(x, axis=None, keepdims=False) -> Tensor:

@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from .. import activations, losses as losses_mod, native
-from ..autograd import Tensor, fused, is_grad_enabled
+from ..autograd import Tensor, fused, is_grad_enabled, ops
 from ..autograd.variable import STRUCTURE_VERSION
 from ..layers import activation_layers, regularization
 from ..layers.core import Dense, Dropout, Flatten
@@ -42,7 +42,7 @@ _FLATTEN, _DROPOUT, _DENSE, _BATCH_NORM, _SMALL_GRAPH = range(5)
 _STAND_INS = ((Dense, "call"), (BatchNormalization, "call"), (Dropout, "call"),
               (Flatten, "call"))
 _ORIGINALS = tuple(getattr(cls, name) for cls, name in _STAND_INS)
-_MODEL_HOOKS = ("call", "compute_loss", "_penalties", "_train_batch")
+_MODEL_HOOKS = ("call", "compute_loss", "_penalties")
 
 _ENABLED = [os.environ.get("GLASSNET_STEP_PLAN", "1") != "0"]
 
@@ -240,11 +240,11 @@ class StepPlan:
         # The output layer's logits are `h`: the loss and its probabilities in one pass
         # (the same loop as the softmax activation's, so y_pred is what that layer returns).
         p, per_sample, labels = fused.sparse_softmax_cross_entropy_forward(h, labels)
-        loss = np.add.reduce(per_sample, axis=None) / per_sample.dtype.type(per_sample.size)
+        loss = ops.mean_all_forward(per_sample)
 
-        # backward: ops.mean's VJP, the cross-entropy's, then each layer's
-        g_rows = np.empty(per_sample.shape, per_sample.dtype)
-        g_rows.fill(np.ones((), per_sample.dtype) / per_sample.size)
+        # backward: the mean's, the cross-entropy's, then each layer's (from backward()'s
+        # seed gradient of ones)
+        g_rows = ops.mean_all_backward(np.ones((), per_sample.dtype), per_sample)
         g = fused.sparse_softmax_cross_entropy_backward(p, labels, g_rows)
         owned = True
         for kind, layer, inp, needs_gx, kept, i in reversed(saved):
