@@ -183,12 +183,15 @@ static PyObject *py_sgd(PyObject *self, PyObject *args) {
 
 /* Forward with the batch's statistics, as autograd/fused.py batch_norm_train, and the
  * layer's moving averages when given (BatchNormalization.call):
- *   mean = sum_i x / N;  xhat = x - mean;  var = sum_i xhat^2 / N
- *   inv_std = 1 / sqrt(var + eps);  xhat *= inv_std;  y = xhat * gamma + beta           */
+ *   mean = sum_i x / N;  d = x - mean;  var = sum_i d^2 / N
+ *   inv_std = 1 / sqrt(var + eps);  xhat = d * inv_std;  y = xhat * gamma + beta
+ * xhat is not stored: the backward pass recomputes it from x, mean and inv_std with the
+ * same two operations (the same bits), which saves writing and keeping an array as large
+ * as the batch per layer (a cold write costs more than the subtraction).                */
 #define BN_FWD_LOOP(T, SQRT)                                                               \
     MULTIVERSION static void bn_forward_##T(Py_ssize_t rows, Py_ssize_t c, const T *x,    \
                                             const T *gamma, const T *beta, T eps, T *y,   \
-                                            T *xhat, T *mean, T *var, T *inv_std,         \
+                                            T *mean, T *var, T *inv_std,                  \
                                             T *moving_mean, T *moving_var,                \
                                             double momentum) {                            \
         T inv_n = (T)(1.0 / (double)rows);                                                 \
@@ -199,7 +202,6 @@ static PyObject *py_sgd(PyObject *self, PyObject *args) {
         for (Py_ssize_t i = 0; i < rows; i++)                                              \
             for (Py_ssize_t j = 0; j < c; j++) {                                           \
                 T d = x[i * c + j] - mean[j];                                              \
-                xhat[i * c + j] = d;                                                       \
                 var[j] += d * d;                                                           \
             }                                                                              \
         for (Py_ssize_t j = 0; j < c; j++) {                                               \
@@ -215,8 +217,7 @@ static PyObject *py_sgd(PyObject *self, PyObject *args) {
         }                                                                                  \
         for (Py_ssize_t i = 0; i < rows; i++)                                              \
             for (Py_ssize_t j = 0; j < c; j++) {                                           \
-                T h = xhat[i * c + j] * inv_std[j];                                        \
-                xhat[i * c + j] = h;                                                       \
+                T h = (x[i * c + j] - mean[j]) * inv_std[j];                               \
                 if (gamma) h = h * gamma[j];                                               \
                 if (beta) h = h + beta[j];                                                 \
                 y[i * c + j] = h;                                                          \
@@ -225,39 +226,42 @@ static PyObject *py_sgd(PyObject *self, PyObject *args) {
 BN_FWD_LOOP(float, sqrtf)
 BN_FWD_LOOP(double, sqrt)
 
-/* Backward, closed form (N rows per channel):
+/* Backward, closed form (N rows per channel), xhat = (x - mean) * inv_std recomputed:
  *   sum_g = sum_i g;  sum_gx = sum_i g * xhat
  *   gx = ((g - sum_g / N) - xhat * (sum_gx / N)) * (gamma * inv_std)                    */
 #define BN_BWD_LOOP(T)                                                                     \
     MULTIVERSION static void bn_backward_##T(Py_ssize_t rows, Py_ssize_t c, const T *g,   \
-                                             const T *xhat, const T *gamma,               \
-                                             const T *inv_std, T *gx, T *sum_g,           \
-                                             T *sum_gx, T *scale) {                       \
+                                             const T *x, const T *mean,                   \
+                                             const T *gamma, const T *inv_std, T *gx,     \
+                                             T *sum_g, T *sum_gx, T *scale) {             \
         T inv_n = (T)(1.0 / (double)rows);                                                 \
         for (Py_ssize_t j = 0; j < c; j++) { sum_g[j] = 0; sum_gx[j] = 0; }                \
         for (Py_ssize_t i = 0; i < rows; i++)                                              \
             for (Py_ssize_t j = 0; j < c; j++) {                                           \
+                T xhat = (x[i * c + j] - mean[j]) * inv_std[j];                            \
                 sum_g[j] += g[i * c + j];                                                  \
-                sum_gx[j] += g[i * c + j] * xhat[i * c + j];                               \
+                sum_gx[j] += g[i * c + j] * xhat;                                          \
             }                                                                              \
         if (!gx) return;                                                                   \
         for (Py_ssize_t j = 0; j < c; j++)                                                 \
             scale[j] = gamma ? gamma[j] * inv_std[j] : inv_std[j];                         \
         for (Py_ssize_t i = 0; i < rows; i++)                                              \
-            for (Py_ssize_t j = 0; j < c; j++)                                             \
+            for (Py_ssize_t j = 0; j < c; j++) {                                           \
+                T xhat = (x[i * c + j] - mean[j]) * inv_std[j];                            \
                 gx[i * c + j] = ((g[i * c + j] - sum_g[j] * inv_n)                         \
-                                 - xhat[i * c + j] * (sum_gx[j] * inv_n)) * scale[j];      \
+                                 - xhat * (sum_gx[j] * inv_n)) * scale[j];                 \
+            }                                                                              \
     }
 BN_BWD_LOOP(float)
 BN_BWD_LOOP(double)
 
 static PyObject *py_bn_forward(PyObject *self, PyObject *args) {
-    PyObject *ox, *ogamma, *obeta, *oy, *oxhat, *omean, *ovar, *oinv, *omm = Py_None,
+    PyObject *ox, *ogamma, *obeta, *oy, *omean, *ovar, *oinv, *omm = Py_None,
              *omv = Py_None;
     Py_ssize_t rows;
     double eps, momentum = 0.0;
-    if (!PyArg_ParseTuple(args, "OnOOdOOOOO|OOd:bn_forward", &ox, &rows, &ogamma, &obeta,
-                          &eps, &oy, &oxhat, &omean, &ovar, &oinv, &omm, &omv, &momentum))
+    if (!PyArg_ParseTuple(args, "OnOOdOOOO|OOd:bn_forward", &ox, &rows, &ogamma, &obeta,
+                          &eps, &oy, &omean, &ovar, &oinv, &omm, &omv, &momentum))
         return NULL;
     Buffers b = {.count = 0, .dtype = 0};
     Py_ssize_t n = 0, c = 0;
@@ -270,9 +274,8 @@ static PyObject *py_bn_forward(PyObject *self, PyObject *args) {
     void *var = mean ? acquire(&b, ovar, ">var", c, NULL) : NULL;
     void *inv = var ? acquire(&b, oinv, ">inv_std", c, NULL) : NULL;
     void *y = inv ? acquire(&b, oy, ">y", n, NULL) : NULL;
-    void *xhat = y ? acquire(&b, oxhat, ">xhat", n, NULL) : NULL;
     void *gamma = NULL, *beta = NULL;
-    int ok = xhat != NULL;
+    int ok = y != NULL;
     if (ok && ogamma != Py_None) ok = (gamma = acquire(&b, ogamma, "gamma", c, NULL)) != NULL;
     if (ok && obeta != Py_None) ok = (beta = acquire(&b, obeta, "beta", c, NULL)) != NULL;
     void *mm = NULL, *mv = NULL;
@@ -282,19 +285,18 @@ static PyObject *py_bn_forward(PyObject *self, PyObject *args) {
     }
     if (!ok) { release(&b); return NULL; }
     if (b.dtype == 'f')
-        bn_forward_float(rows, c, x, gamma, beta, (float)eps, y, xhat, mean, var, inv, mm, mv,
+        bn_forward_float(rows, c, x, gamma, beta, (float)eps, y, mean, var, inv, mm, mv,
                          momentum);
     else
-        bn_forward_double(rows, c, x, gamma, beta, eps, y, xhat, mean, var, inv, mm, mv,
-                          momentum);
+        bn_forward_double(rows, c, x, gamma, beta, eps, y, mean, var, inv, mm, mv, momentum);
     release(&b);
     Py_RETURN_NONE;
 }
 
 static PyObject *py_bn_backward(PyObject *self, PyObject *args) {
-    PyObject *og, *oxhat, *ogamma, *oinv, *ogx, *osum_g, *osum_gx, *oscale;
-    if (!PyArg_ParseTuple(args, "OOOOOOOO:bn_backward", &og, &oxhat, &ogamma, &oinv, &ogx,
-                          &osum_g, &osum_gx, &oscale))
+    PyObject *og, *ox, *omean, *ogamma, *oinv, *ogx, *osum_g, *osum_gx, *oscale;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOO:bn_backward", &og, &ox, &omean, &ogamma, &oinv,
+                          &ogx, &osum_g, &osum_gx, &oscale))
         return NULL;
     Buffers b = {.count = 0, .dtype = 0};
     Py_ssize_t n = 0, c = 0;
@@ -304,8 +306,9 @@ static PyObject *py_bn_backward(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "bn_backward: g must hold rows * channels values");
         inv = NULL;
     }
-    void *xhat = inv ? acquire(&b, oxhat, "xhat", n, NULL) : NULL;
-    void *sum_g = xhat ? acquire(&b, osum_g, ">sum_g", c, NULL) : NULL;
+    void *x = inv ? acquire(&b, ox, "x", n, NULL) : NULL;
+    void *mean = x ? acquire(&b, omean, "mean", c, NULL) : NULL;
+    void *sum_g = mean ? acquire(&b, osum_g, ">sum_g", c, NULL) : NULL;
     void *sum_gx = sum_g ? acquire(&b, osum_gx, ">sum_gx", c, NULL) : NULL;
     void *scale = sum_gx ? acquire(&b, oscale, ">scale", c, NULL) : NULL;
     void *gamma = NULL, *gx = NULL;
@@ -314,9 +317,9 @@ static PyObject *py_bn_backward(PyObject *self, PyObject *args) {
     if (ok && ogx != Py_None) ok = (gx = acquire(&b, ogx, ">gx", n, NULL)) != NULL;
     if (!ok) { release(&b); return NULL; }
     if (b.dtype == 'f')
-        bn_backward_float(n / c, c, g, xhat, gamma, inv, gx, sum_g, sum_gx, scale);
+        bn_backward_float(n / c, c, g, x, mean, gamma, inv, gx, sum_g, sum_gx, scale);
     else
-        bn_backward_double(n / c, c, g, xhat, gamma, inv, gx, sum_g, sum_gx, scale);
+        bn_backward_double(n / c, c, g, x, mean, gamma, inv, gx, sum_g, sum_gx, scale);
     release(&b);
     Py_RETURN_NONE;
 }
@@ -601,13 +604,14 @@ static PyMethodDef methods[] = {
     {"sgd", py_sgd, METH_VARARGS,
      "sgd(w, g, v_or_None, lr, momentum, nesterov): Keras 3 SGD step."},
     {"bn_forward", py_bn_forward, METH_VARARGS,
-     "bn_forward(x, rows, gamma, beta, eps, y, xhat, mean, var, inv_std[, moving_mean, "
+     "bn_forward(x, rows, gamma, beta, eps, y, mean, var, inv_std[, moving_mean, "
      "moving_variance, momentum]): batch-norm forward (and moving averages)."},
     {"bn_inference", py_bn_inference, METH_VARARGS,
      "bn_inference(x, gamma, beta, moving_mean, moving_variance, eps, y, scale, shift): "
      "batch-norm inference; leaves the per-channel scale and shift."},
     {"bn_backward", py_bn_backward, METH_VARARGS,
-     "bn_backward(g, xhat, gamma, inv_std, gx_or_None, sum_g, sum_gx, scale): batch-norm VJP."},
+     "bn_backward(g, x, mean, gamma, inv_std, gx_or_None, sum_g, sum_gx, scale): "
+     "batch-norm VJP (xhat recomputed from x)."},
     {"xent_forward", py_xent_forward, METH_VARARGS,
      "xent_forward(z, labels, p, loss): softmax cross-entropy of (N, K) logits, int64 labels."},
     {"xent_backward", py_xent_backward, METH_VARARGS,

@@ -250,11 +250,11 @@ def _batch_norm_train_native(x, gamma, beta, epsilon, moving):
     if moving and moving[0].dtype != xd.dtype:  # e.g. float16 inputs, float32 statistics
         return _update_moving_after(_batch_norm_train_native(x, gamma, beta, epsilon, None),
                                     moving)
-    y, xhat, mean, var, inv_std = batch_norm_train_forward(xd, gamma, beta, epsilon, moving)
+    y, mean, var, inv_std = batch_norm_train_forward(xd, gamma, beta, epsilon, moving)
     parents = tuple(p for p in (x, gamma, beta) if p is not None)
 
     def vjp(g):
-        gx, dgamma, dbeta = batch_norm_train_backward(g, xhat, gamma, beta, inv_std,
+        gx, dgamma, dbeta = batch_norm_train_backward(g, xd, mean, gamma, beta, inv_std,
                                                       x.requires_grad)
         out = [gx]
         if gamma is not None:
@@ -265,39 +265,40 @@ def _batch_norm_train_native(x, gamma, beta, epsilon, moving):
     return Tensor.from_op(y, parents, fresh_vjp(vjp), "batch_norm_train"), mean, var
 
 
-def batch_norm_train_forward(xd, gamma, beta, epsilon, moving=(), y=None, xhat=None):
+def batch_norm_train_forward(xd, gamma, beta, epsilon, moving=(), y=None):
     """The compiled forward pass of `batch_norm_train` on a C-contiguous (N, C) array:
-    (y, xhat, mean, var, inv_std), y and xhat written into the arrays given; `moving` is
-    () or (moving_mean, moving_variance, momentum) arrays of xd's dtype, updated in place."""
+    (y, mean, var, inv_std), y written into the array given; `moving` is () or
+    (moving_mean, moving_variance, momentum) arrays of xd's dtype, updated in place.
+    xhat is not kept: the backward pass recomputes it from xd (which must not change in
+    between), mean and inv_std, bit for bit."""
     rows, channels = xd.shape
     y = np.empty_like(xd) if y is None else y
-    xhat = np.empty_like(xd) if xhat is None else xhat
     mean, var, inv_std = np.empty((3, channels), xd.dtype)
     native.kernels.bn_forward(xd, rows, None if gamma is None else gamma.data,
                               None if beta is None else beta.data, epsilon,
-                              y, xhat, mean, var, inv_std, *moving)
-    return y, xhat, mean, var, inv_std
+                              y, mean, var, inv_std, *moving)
+    return y, mean, var, inv_std
 
 
-def batch_norm_train_backward(g, xhat, gamma, beta, inv_std, want_gx, gx_out=None):
-    """(gx, dgamma, dbeta) of `batch_norm_train_forward`, in one compiled pass: gx only
-    when `want_gx` (into `gx_out` when given); dgamma and dbeta land in the optimizer's
-    packed gradient buffers when free."""
-    channels = xhat.shape[1]
+def batch_norm_train_backward(g, xd, mean, gamma, beta, inv_std, want_gx, gx_out=None):
+    """(gx, dgamma, dbeta) of `batch_norm_train_forward` for the input xd and its batch
+    statistics, in one compiled pass: gx only when `want_gx` (into `gx_out` when given);
+    dgamma and dbeta land in the optimizer's packed gradient buffers when free."""
+    channels = xd.shape[1]
     kernels = native.compiled()
     # NOTE: dgamma = sum_gx and dbeta = sum_g land in the packed gradient buffers
     sum_gx = _grad_target(gamma) if gamma is not None else None
     sum_g = _grad_target(beta) if beta is not None else None
-    scale = np.empty(channels, xhat.dtype)
+    scale = np.empty(channels, xd.dtype)
     sum_gx = np.empty_like(scale) if sum_gx is None else sum_gx
     sum_g = np.empty_like(scale) if sum_g is None else sum_g
-    gx = (np.empty_like(xhat) if gx_out is None else gx_out) if want_gx else None
+    gx = (np.empty_like(xd) if gx_out is None else gx_out) if want_gx else None
     gamma_d = None if gamma is None else gamma.data
     try:
-        kernels.bn_backward(g, xhat, gamma_d, inv_std, gx, sum_g, sum_gx, scale)
+        kernels.bn_backward(g, xd, mean, gamma_d, inv_std, gx, sum_g, sum_gx, scale)
     except (TypeError, ValueError, BufferError):  # g broadcast, read-only or float64
-        g = np.ascontiguousarray(g, dtype=xhat.dtype)
-        kernels.bn_backward(g, xhat, gamma_d, inv_std, gx, sum_g, sum_gx, scale)
+        g = np.ascontiguousarray(g, dtype=xd.dtype)
+        kernels.bn_backward(g, xd, mean, gamma_d, inv_std, gx, sum_g, sum_gx, scale)
     return gx, sum_gx, sum_g
 
 

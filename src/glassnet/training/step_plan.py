@@ -85,7 +85,7 @@ class StepPlan:
         # to the next (one set, for the last batch shape): a fresh array of a MiB or more
         # is a fresh mmap, and page-faulting it in cost W4 (batch 512) 9 ms of its 103 ms
         # step. Nothing outside the step sees them (y_pred and the loss are new arrays).
-        self._buffers = {}  # 4 * op index + 0 (output), 1 (BN's xhat), 2 (input gradient)
+        self._buffers = {}  # 4 * op index + 0 (output), 2 (input gradient)
 
     @staticmethod
     def build(model):
@@ -221,7 +221,7 @@ class StepPlan:
                 moving = (layer.moving_mean.data, layer.moving_variance.data, layer.momentum)
                 out = fused.batch_norm_train_forward(
                     h, layer.gamma, layer.beta, layer.epsilon, moving,
-                    self._buffer(4 * i, h.shape), self._buffer(4 * i + 1, h.shape))
+                    self._buffer(4 * i, h.shape))
                 layer.num_updates += 1
                 saved.append((kind, layer, h, upstream, out, i))
                 upstream = upstream or any(p is not None and p.requires_grad
@@ -261,7 +261,7 @@ class StepPlan:
                 owned = True
             elif kind == _BATCH_NORM:
                 g, dgamma, dbeta = fused.batch_norm_train_backward(
-                    g, kept[1], layer.gamma, layer.beta, kept[4], needs_gx,
+                    g, inp, kept[1], layer.gamma, layer.beta, kept[3], needs_gx,
                     needs_gx and self._buffer(4 * i + 2, inp.shape))
                 _take_gradients((layer.gamma, dgamma), (layer.beta, dbeta))
                 owned = True
