@@ -320,13 +320,20 @@ def _side_effects(model):
     return bn.num_updates, float(bn.moving_mean.numpy()[0]), float(dropout._rng.random())
 
 
-def test_a_bad_label_raises_after_the_forward_pass_as_in_the_graph():
+@pytest.mark.parametrize("bad", [(7, np.int64), (-1, np.int32), (7, np.uint8),
+                                 (2 ** 63 + 1, np.uint64), (7.0, np.float32)])
+def test_a_bad_label_raises_after_the_forward_pass_as_in_the_graph(bad):
     x, _ = _data("bn_adam")
+    value, dtype = bad
+    labels = np.zeros(32, dtype)
+    labels[5] = value
 
     def bad_labels():
         model = _bn_dropout_model()
-        with pytest.raises(ValueError, match="Received label 7"):
-            model.train_on_batch(x[:32], np.full(32, 7))
+        with pytest.raises(ValueError, match=f"Received label {value!r}") as caught:
+            model.train_on_batch(x[:32], labels)
+        # the error the user reads comes alone, not "during handling of" another one
+        assert caught.value.__context__ is None and caught.value.__cause__ is None
         return _side_effects(model)
     on, off = _ab(bad_labels)
     assert on == off and on[0] == 1

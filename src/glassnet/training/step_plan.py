@@ -236,10 +236,9 @@ class StepPlan:
                 h = out.data
         # NOTE: after the forward pass, as in the graph (BN statistics and dropout draws are
         # spent when a bad label raises)
-        labels = losses_mod._check_labels(labels, self.layers[-1].units)
         # The output layer's logits are `h`: the loss and its probabilities in one pass
         # (the same loop as the softmax activation's, so y_pred is what that layer returns).
-        p, per_sample, labels = fused.sparse_softmax_cross_entropy_forward(h, labels)
+        p, per_sample, labels = self._loss_forward(h, labels)
         loss = ops.mean_all_forward(per_sample)
 
         # backward: the mean's, the cross-entropy's, then each layer's (from backward()'s
@@ -270,6 +269,22 @@ class StepPlan:
             if not needs_gx:
                 break
         return Tensor(loss), Tensor(p)
+
+    def _loss_forward(self, logits, labels):
+        """(p, per-sample loss, int64 labels), or the graph's error for a bad label."""
+        units = self.layers[-1].units
+        if labels.dtype.kind not in "iu":  # float labels: the check says which is no integer
+            labels = losses_mod._check_labels(labels, units)
+            return fused.sparse_softmax_cross_entropy_forward(logits, labels)
+        # NOTE: the kernel checks every label against [0, units) as it reads it (a uint64
+        # label past int64's range turns negative); the NumPy check runs only to word the
+        # error, outside the handler so the user's traceback shows that error alone.
+        try:
+            return fused.sparse_softmax_cross_entropy_forward(logits, labels)
+        except ValueError as exc:
+            failure = exc
+        losses_mod._check_labels(labels, units)
+        raise failure
 
     # ---- other layers: their own graph, walked by backward() -------------------------
     @staticmethod
