@@ -85,3 +85,20 @@ def test_import_glassnet_loads_no_submodule():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"PYTHONPATH": str(PACKAGE.parent)}, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_keras_users_imports_load_nothing_numpy_does_not_need():
+    """`import glassnet` with the names a Keras script touches first stays at NumPy's own
+    cost: numpy.random (13 ms with the hashlib chain it pulls in) waits for the first
+    weights drawn, difflib for the first mistyped name."""
+    import json
+    import subprocess
+    import sys
+    code = ("import json, sys, numpy; before = set(sys.modules); import glassnet as g; "
+            "g.Sequential; g.layers.Dense; g.optimizers.Adam; g.losses; g.callbacks; "
+            "print(json.dumps(sorted(set(sys.modules) - before)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": str(PACKAGE.parent)}, check=True).stdout
+    loaded = set(json.loads(out))
+    assert not loaded & {"numpy.random", "difflib", "random", "hashlib", "inspect",
+                         "tempfile", "csv", "matplotlib", "h5py"}, sorted(loaded)

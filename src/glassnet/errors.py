@@ -1,8 +1,6 @@
 """Error helpers: messages that name what was expected, what was received, and a fix."""
 from __future__ import annotations
 
-import difflib
-
 
 class GlassnetError(Exception):
     """Base class of glassnet-specific errors."""
@@ -10,6 +8,7 @@ class GlassnetError(Exception):
 
 def did_you_mean(name: str, choices) -> str:
     """Return ' Did you mean "x"?' for the closest choice, or '' when none is close."""
+    import difflib  # NOTE: here, not at import time: only a mistyped name needs it
     norm = str(name).lower().replace("-", "_")
     lowered = {str(c).lower(): c for c in choices}
     close = difflib.get_close_matches(norm, list(lowered), n=1, cutoff=0.6)

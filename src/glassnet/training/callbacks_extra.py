@@ -3,7 +3,6 @@ LearningRateScheduler, TerminateOnNaN, CSVLogger (Keras 3 semantics)."""
 from __future__ import annotations
 
 import collections.abc
-import csv
 import math
 import os
 
@@ -159,6 +158,7 @@ class CSVLogger(Callback):
             if self.keys and not any(k.startswith("val_") for k in self.keys):
                 self.keys.extend(f"val_{k}" for k in list(self.keys))
         if self.writer is None:
+            import csv  # NOTE: on first use, not with every `import glassnet.callbacks`
             dialect = type("_Dialect", (csv.excel,), {"delimiter": self.sep})
             self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys,
                                          dialect=dialect)

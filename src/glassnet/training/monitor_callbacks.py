@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -442,6 +441,7 @@ def atomic_write(filepath, write) -> None:
     os.makedirs(directory, exist_ok=True)
     base = os.path.basename(filepath)
     suffix = next((s for s in _SUFFIXES if base.endswith(s)), os.path.splitext(base)[1])
+    import tempfile  # NOTE: here: it pulls in random, shutil, bz2 and lzma (6 ms of import)
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp" + suffix, dir=directory)
     os.close(fd)
     try:
