@@ -147,6 +147,35 @@ def test_batch_norm_matches_numpy(dtype, gamma_on, beta_on):
         np.testing.assert_array_equal(a, b)
 
 
+def _bn_grads_after_writes(write):
+    """Gradients of a BN node whose input array or returned batch mean the caller writes
+    between forward and backward: both backward passes recompute xhat from the input."""
+    rng = np.random.default_rng(4)
+    xd = rng.standard_normal((8, 3)).astype("float32")
+    x = Tensor(xd, requires_grad=True)
+    gamma = Variable(rng.standard_normal(3), dtype="float32")
+    beta = Variable(rng.standard_normal(3), dtype="float32")
+    y, mean, _ = fused.batch_norm_train(x, gamma, beta)
+    write(xd, mean)
+    y.backward(rng.standard_normal((8, 3)).astype("float32"))
+    return [x.grad, gamma.grad, beta.grad]
+
+
+@pytest.mark.parametrize("write", ["input", "returned mean"])
+def test_batch_norm_paths_agree_when_the_caller_writes_arrays(write):
+    def change(xd, mean):
+        if write == "input":
+            xd += 1.0  # read again by backward, in both paths
+        else:
+            mean -= 1.0  # a copy: backward keeps its own
+    fast, slow = _both(lambda: _bn_grads_after_writes(change))
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+    if write == "returned mean":
+        for a, b in zip(fast, _bn_grads_after_writes(lambda xd, mean: None)):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_batch_norm_numbers(dtype):
     """The kernel's forward against the formula, written out here."""
@@ -372,3 +401,27 @@ def test_a_backward_pass_finishes_with_the_kernels_its_forward_began_with():
         assert native.kernels is None and native.compiled() is not None
         loss.backward(np.ones(4, "float32"))
     assert z.grad.shape == (4, 3) and np.allclose(z.grad.sum(axis=1), 0, atol=1e-6)
+
+
+def test_a_stale_build_is_refused_with_advice():
+    """An extension built from an older _native.c (an editable install not rebuilt after an
+    update) would get the wrong arguments: glassnet says so and runs on NumPy."""
+    import subprocess
+    import sys
+    code = ("import sys, types, warnings\n"
+            "sys.modules['glassnet._native'] = types.ModuleType('glassnet._native')\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    import glassnet as keras\n"
+            "    from glassnet import native\n"
+            "m = keras.Sequential([keras.layers.Input((3,)), keras.layers.Dense(4),\n"
+            "                      keras.layers.BatchNormalization(),\n"
+            "                      keras.layers.Dense(2, activation='softmax')])\n"
+            "m.compile('adam', 'sparse_categorical_crossentropy')\n"
+            "m.train_on_batch([[0., 1., 2.]] * 4, [0, 1, 0, 1])\n"
+            "print(native.available(), [str(w.message) for w in caught])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("False") and "pip install -e ." in out, out
+    assert native.KERNELS_VERSION == getattr(native.compiled(), "KERNELS_VERSION",
+                                             native.KERNELS_VERSION)

@@ -628,10 +628,15 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native",
                                     "glassnet's optional fused kernels (see native.py).", -1,
                                     methods};
 
+/* Bumped whenever a kernel's arguments change: native.py refuses a build from an older
+ * _native.c (an editable install after `git pull`, not rebuilt) and runs on NumPy. */
+#define KERNELS_VERSION 2
+
 PyMODINIT_FUNC PyInit__native(void) {
     PyObject *mod = PyModule_Create(&module);
     /* whether the optimizer updates flush subnormals (tests and docs read it) */
-    if (mod && PyModule_AddIntConstant(mod, "FLUSHES_SUBNORMALS", FLUSHES_SUBNORMALS) < 0) {
+    if (mod && (PyModule_AddIntConstant(mod, "FLUSHES_SUBNORMALS", FLUSHES_SUBNORMALS) < 0 ||
+                PyModule_AddIntConstant(mod, "KERNELS_VERSION", KERNELS_VERSION) < 0)) {
         Py_DECREF(mod);
         return NULL;
     }

@@ -12,9 +12,20 @@ from __future__ import annotations
 import contextlib
 import os
 
+# The kernels' calling conventions this Python code expects (`KERNELS_VERSION` in _native.c).
+KERNELS_VERSION = 2
+
 try:
     from . import _native as _module
 except ImportError:  # no compiler at install time, or a source checkout never built
+    _module = None
+if _module is not None and getattr(_module, "KERNELS_VERSION", 0) != KERNELS_VERSION:
+    # NOTE: a stale build (an editable install not rebuilt after an update) would be called
+    # with the wrong arguments: NumPy, with a word on how to get the kernels back.
+    import warnings
+    warnings.warn("glassnet's compiled kernels were built from an older _native.c; running "
+                  "on NumPy alone. Rebuild them with `pip install -e .`.", RuntimeWarning,
+                  stacklevel=2)
     _module = None
 
 _ENABLED = os.environ.get("GLASSNET_NATIVE", "1") != "0"

@@ -210,12 +210,15 @@ def batch_norm_train(x, gamma, beta, axis=-1, epsilon=1e-3, moving=None):
     np.reciprocal(inv_std, out=inv_std)
     xhat *= inv_std
     gamma_b = None if gamma is None else gamma.data.reshape(pshape)
-    y = xhat * gamma_b if gamma is not None else xhat.copy()
+    # NOTE: the VJP recomputes xhat from x, as the compiled backward does, so y may take it
+    y = xhat * gamma_b if gamma is not None else xhat
     if beta is not None:
         y += beta.data.reshape(pshape)
     parents = tuple(p for p in (x, gamma, beta) if p is not None)
 
     def vjp(g):
+        xhat = xd - mean
+        xhat *= inv_std  # the forward pass's two operations: the same bits
         sum_g = np.add.reduce(g, axis=red, keepdims=True)
         sum_gx = np.add.reduce(g * xhat, axis=red, keepdims=True)
         out = [None]
@@ -230,10 +233,12 @@ def batch_norm_train(x, gamma, beta, axis=-1, epsilon=1e-3, moving=None):
             out.append(sum_g.reshape(beta.shape))
         return tuple(out)
     out = Tensor.from_op(y, parents, fresh_vjp(vjp), "batch_norm_train")
-    mean, var = mean.reshape(-1), var.reshape(-1)
+    # NOTE: a copy, under another name: the VJP reads `mean`, a caller may write the one
+    # returned
+    batch_mean, batch_var = mean.reshape(-1).copy(), var.reshape(-1)
     if moving is not None:
-        _update_moving(moving, mean, var)
-    return out, mean, var
+        _update_moving(moving, batch_mean, batch_var)
+    return out, batch_mean, batch_var
 
 
 def _update_moving(moving, mean, var):
@@ -262,7 +267,8 @@ def _batch_norm_train_native(x, gamma, beta, epsilon, moving):
         if beta is not None:
             out.append(dbeta.reshape(beta.shape))
         return tuple(out)
-    return Tensor.from_op(y, parents, fresh_vjp(vjp), "batch_norm_train"), mean, var
+    # NOTE: a copy: the VJP reads `mean`, a caller may write the one returned
+    return Tensor.from_op(y, parents, fresh_vjp(vjp), "batch_norm_train"), mean.copy(), var
 
 
 def batch_norm_train_forward(xd, gamma, beta, epsilon, moving=(), y=None):

@@ -273,18 +273,16 @@ class StepPlan:
     def _loss_forward(self, logits, labels):
         """(p, per-sample loss, int64 labels), or the graph's error for a bad label."""
         units = self.layers[-1].units
-        if labels.dtype.kind not in "iu":  # float labels: the check says which is no integer
-            labels = losses_mod._check_labels(labels, units)
-            return fused.sparse_softmax_cross_entropy_forward(logits, labels)
-        # NOTE: the kernel checks every label against [0, units) as it reads it (a uint64
-        # label past int64's range turns negative); the NumPy check runs only to word the
-        # error, outside the handler so the user's traceback shows that error alone.
-        try:
-            return fused.sparse_softmax_cross_entropy_forward(logits, labels)
-        except ValueError as exc:
-            failure = exc
-        losses_mod._check_labels(labels, units)
-        raise failure
+        if labels.dtype.kind in "iu":
+            # NOTE: the kernel checks every label against [0, units) as it reads it (a
+            # uint64 label past int64's range turns negative): the NumPy check below runs
+            # only to word the error, outside the handler, so the user sees that one alone.
+            try:
+                return fused.sparse_softmax_cross_entropy_forward(logits, labels)
+            except ValueError:
+                pass
+        labels = losses_mod._check_labels(labels, units)  # float labels: which is no integer
+        return fused.sparse_softmax_cross_entropy_forward(logits, labels)
 
     # ---- other layers: their own graph, walked by backward() -------------------------
     @staticmethod
