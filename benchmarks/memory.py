@@ -261,33 +261,25 @@ def child(name: str, epochs: int, samples: int | None, trace: bool) -> dict:
     del warm
     trim()
 
-    rss_before = vm("VmRSS")
-    with PeakRSS() as build_peak:
-        model = build_model(gn, spec)
-    trim()  # NOTE: drops the initializers' freed float64 draws (the build peak, reported)
-    rss_built = vm("VmRSS")
-    t0 = time.perf_counter()
-    with PeakRSS() as fit_peak:
-        model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0)
-    fit_s = time.perf_counter() - t0
-    gc.collect()
-    rss_after = vm("VmRSS")
+    first = measure_fit(gn, spec, x, y, batch, epochs)
+    model = first.pop("model")
     theory = theoretical_bytes(model, batch, y.dtype.itemsize)
-    overhead = fit_peak.peak - rss_before
     del model
-    second = second_model(gn, spec, x, y, batch, epochs)
+    second = measure_fit(gn, spec, x, y, batch, epochs)
+    second.pop("model")
+    overhead = first["fit_peak"] - first["before"]
+    overhead_second = second["fit_peak"] - second["before"]
     out = {
         "workload": name, "description": spec["description"], "epochs": epochs,
-        "samples": samples, "batch": batch, "fit_s": round(fit_s, 2),
-        "exact_hwm": fit_peak.exact,
-        "rss": {"start": rss_start, "import": rss_import, "data": rss_data,
-                "before": rss_before, "built": rss_built, "build_peak": build_peak.peak,
-                "fit_peak": fit_peak.peak, "after": rss_after},
+        "samples": samples, "batch": batch, "fit_s": round(first.pop("fit_s"), 2),
+        "exact_hwm": first.pop("exact"),
+        "rss": {"start": rss_start, "import": rss_import, "data": rss_data, **first},
         "dataset_bytes": int(x.nbytes + y.nbytes),
         "overhead": overhead, "theory": theory,
         "ratio": overhead / theory["total"],
-        "overhead_second": second, "ratio_second": second / theory["total"],
-        "growth_after_fit": rss_after - rss_built,
+        "overhead_second": overhead_second,
+        "ratio_second": overhead_second / theory["total"],
+        "growth_after_fit": first["after"] - first["built"],
     }
     gc.collect()
     if trace:
@@ -295,18 +287,26 @@ def child(name: str, epochs: int, samples: int | None, trace: bool) -> dict:
     return out
 
 
-def second_model(gn, spec, x, y, batch, epochs) -> int:
-    """Overhead of a second model of the same shape, built and fitted (measured as in 3.)
-    after the first one is gone: what each further model costs in a notebook or in
-    `glassnet lab`, which train many. The process-wide one-time costs (NumPy's and
-    OpenBLAS' code pages for these shapes, OpenBLAS' GEMM workspace) are paid by then."""
+def measure_fit(gn, spec, x, y, batch, epochs) -> dict:
+    """Steps 3 and 4b of the docstring for one model: RSS before it is built, at the build's
+    peak, once built, at the fit's peak and after it (bytes), the fit's seconds, whether the
+    peak is exact, and the model. Run twice: the first model pays the process's one-time
+    costs, the second (the first one gone) is what each further model in a notebook or in
+    `glassnet lab` costs."""
     trim()
     before = vm("VmRSS")
-    model = build_model(gn, spec)
-    trim()
-    with PeakRSS() as peak:
+    with PeakRSS() as build_peak:
+        model = build_model(gn, spec)
+    trim()  # NOTE: drops the initializers' freed float64 draws (the build peak, reported)
+    built = vm("VmRSS")
+    t0 = time.perf_counter()
+    with PeakRSS() as fit_peak:
         model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0)
-    return peak.peak - before
+    fit_s = time.perf_counter() - t0
+    gc.collect()
+    return {"before": before, "built": built, "build_peak": build_peak.peak,
+            "fit_peak": fit_peak.peak, "after": vm("VmRSS"), "fit_s": fit_s,
+            "exact": fit_peak.exact, "model": model}
 
 
 def trace_step(gn, spec, x, y, batch, epochs) -> dict:
